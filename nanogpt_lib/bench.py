@@ -1,0 +1,173 @@
+"""Benchmarks (`nanogpt bench ...`): measured numbers as JSON, never timed tests.
+
+`bench train` runs the real training loop (`train`) on random tokens and reports ms/iter, tokens/s,
+model FLOPs utilisation (MFU) and peak memory, as the median over the timed iterations after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .config import PRESETS, TrainConfig, get_config
+from .data import Corpus
+from .model import GPT
+from .tokenizers import CharTokenizer
+
+# Dense peak FLOP/s per device for the dtype used, from vendor data sheets (no sparsity).
+GPU_PEAK_FLOPS = {
+    "H100": {"bfloat16": 989e12, "float16": 989e12, "float32": 494e12},  # SXM; float32 means TF32
+    "H200": {"bfloat16": 989e12, "float16": 989e12, "float32": 494e12},
+    "A100": {"bfloat16": 312e12, "float16": 312e12, "float32": 156e12},
+}
+
+
+def flops_per_token(model: GPT) -> float:
+    """Training FLOPs per token: 6N for the matmuls with the weights (forward + backward) plus
+    12·L·H·Q·T for attention scores and their use (L layers, H heads, Q head size, T context)."""
+    c = model.config
+    return 6 * model.num_params(exclude_embeddings=True) + 12 * c.n_layer * c.n_head * c.head_size * c.block_size
+
+
+def measured_cpu_peak(dtype: torch.dtype = torch.float32, n: int = 1024, repeats: int = 5) -> float:
+    """The best FLOP/s a large matmul reaches on this CPU: the honest 'peak' for CPU MFU."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def peak_flops(device: torch.device, dtype: str, override: float | None) -> tuple[float, str]:
+    """Peak FLOP/s assumed for MFU and where the number comes from."""
+    if override:
+        return override, "given with --peak-flops"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, table in GPU_PEAK_FLOPS.items():
+            if key in name:
+                return table[dtype], f"{key} data sheet, dense {dtype}"
+        return 312e12, f"unknown GPU {name!r}: assumed A100 bfloat16 (pass --peak-flops)"
+    return measured_cpu_peak(), "measured: best float32 1024x1024 matmul on this CPU"
+
+
+def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process peak RSS"
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "cpu_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def random_corpus(vocab_size: int, n_tokens: int = 200_000, seed: int = 0) -> Corpus:
+    """Uniform random tokens with a synthetic vocabulary: throughput does not depend on the text."""
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(vocab_size, (n_tokens,), generator=gen)
+    split = int(0.9 * n_tokens)
+    return Corpus(ids[:split], ids[split:], CharTokenizer(chr(0x100 + i) for i in range(vocab_size)))
+
+
+def bench_train(preset: str, iters: int = 20, warmup: int = 5, vocab_size: int = 65, peak: float | None = None,
+                **overrides) -> dict:
+    """Time the real training loop; numbers are medians over `iters` steps after `warmup` steps."""
+    from .train import resolve_device, train
+
+    cfg = get_config(preset, **overrides)
+    cfg = TrainConfig.from_dict({**cfg.to_dict(), "max_iters": warmup + iters, "log_interval": 1,
+                                 "eval_interval": 10**9, "eval_iters": 1, "sample_tokens": 0,
+                                 "checkpoint_interval": 0})
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    corpus = random_corpus(vocab_size, max(200_000, 20 * cfg.block_size * cfg.batch_size))
+    t0 = time.perf_counter()
+    result = train(cfg, corpus, progress=False, verbose=False)
+    wall = time.perf_counter() - t0
+    timed = result.history.tokens_per_sec[warmup:]
+    tok_s = statistics.median(timed)
+    fpt = flops_per_token(result.model)
+    peak_value, peak_source = peak_flops(device, cfg.dtype, peak)
+    mem, mem_source = peak_memory_bytes(device)
+    return {
+        "benchmark": "train", "preset": preset, "overrides": overrides, "date": datetime.date.today().isoformat(),
+        "device": str(device), "dtype": cfg.dtype, "compile": cfg.compile, "machine": machine(),
+        "params": result.model.num_params(), "vocab_size": vocab_size,
+        "tokens_per_iter": cfg.tokens_per_step, "warmup_iters": warmup, "timed_iters": len(timed),
+        "ms_per_iter": 1000 * cfg.tokens_per_step / tok_s, "tokens_per_sec": tok_s,
+        "flops_per_token": fpt, "achieved_flops": fpt * tok_s, "peak_flops": peak_value,
+        "peak_flops_source": peak_source, "mfu": fpt * tok_s / peak_value,
+        "peak_memory_bytes": mem, "peak_memory_source": mem_source, "wall_seconds": wall,
+    }
+
+
+def _override_pairs(items: list[str]) -> dict:
+    """`key=value` strings → typed TrainConfig overrides."""
+    defaults = TrainConfig.__dataclass_fields__
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value (e.g. n_layer=2)")
+        key, value = item.split("=", 1)
+        if key not in defaults:
+            raise ValueError(f"unknown config field {key!r}; valid fields: {', '.join(defaults)}")
+        kind = type(defaults[key].default)
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
+def _write(result: dict, path: str | None) -> dict:
+    if path:
+        import json
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentParser]:
+    """Register `nanogpt bench ...`; each benchmark sets `bench_func` returning a JSON-able dict."""
+    bench = sub.add_parser("bench", help="benchmarks that print JSON (speed, MFU, memory, quality)")
+    kinds = bench.add_subparsers(dest="bench", required=True)
+
+    t = kinds.add_parser("train", help="ms/iter, tokens/s, MFU and peak memory of the training loop")
+    t.add_argument("--preset", default="cpu", choices=list(PRESETS))
+    t.add_argument("--iters", type=int, default=20, help="timed iterations (default 20)")
+    t.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
+    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--device", default=None)
+    t.add_argument("--vocab-size", type=int, default=65, help="65 (Tiny Shakespeare chars) or 50304 for GPT-2")
+    t.add_argument("--peak-flops", type=float, default=None, help="peak FLOP/s for MFU (default: see JSON)")
+    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more config overrides")
+    t.add_argument("--json", default=None, help="also write the result to this file")
+
+    def run_train(args: argparse.Namespace) -> dict:
+        overrides = _override_pairs(args.set)
+        for key in ("dtype", "device"):
+            if getattr(args, key):
+                overrides[key] = getattr(args, key)
+        if args.compile:
+            overrides["compile"] = True
+        result = bench_train(args.preset, args.iters, args.warmup, args.vocab_size, args.peak_flops, **overrides)
+        return _write(result, args.json)
+
+    t.set_defaults(bench_func=run_train)
+    return {"bench": bench}

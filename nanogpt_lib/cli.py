@@ -1,0 +1,196 @@
+"""The `nanogpt` command: prepare | train | sample | bench.
+
+Every `TrainConfig` field is a `train` option (`--n_layer 6` or `--n-layer 6`); the seed project's names
+(`--n_transformers`, `--n_embed`, `--context_size`, `--n_iters`) are accepted as aliases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .config import ALIASES, PRESETS, TrainConfig, check_overrides, get_config
+
+
+class CLIError(Exception):
+    """A user mistake on the command line: printed as one message, exit status 2."""
+
+
+def parse_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, typed from the dataclass, plus the seed's alias names."""
+    group = parser.add_argument_group("config overrides (any TrainConfig field; default: the preset's value)")
+    alias_of = {v: k for k, v in ALIASES.items()}
+    defaults = TrainConfig.__dataclass_fields__
+    for f in fields(TrainConfig):
+        kind = type(defaults[f.name].default)
+        names = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
+        if f.name in alias_of:
+            names.append(f"--{alias_of[f.name]}")
+        extra = dict(type=parse_bool, nargs="?", const=True) if kind is bool else dict(type=kind)
+        group.add_argument(*names, dest=f.name, default=None, metavar=kind.__name__.upper(),
+                           help=f"(default {defaults[f.name].default!r})", **extra)
+
+
+def option_names(parser: argparse.ArgumentParser) -> list[str]:
+    return sorted({s for a in parser._actions for s in a.option_strings if s.startswith("--")})
+
+
+def parse_strict(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Like parse_args, but an unknown option gets the closest valid names and the full list."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        valid = option_names(parser)
+        bad = [u.split("=")[0] for u in unknown]
+        hints = []
+        for u in bad:
+            close = difflib.get_close_matches(u, valid, n=2)
+            hints.append(u + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+        raise CLIError(f"unrecognised option(s): {', '.join(hints)}.\nValid options: {' '.join(valid)}")
+    return args
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(prog="nanogpt", description="Train and sample small GPTs (nanogpt notebooks).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,train,sample,bench}")
+
+    p = sub.add_parser("prepare", help="encode the corpus into train/val token files and a tokenizer")
+    p.add_argument("--input", help="corpus text file (default: $NANOGPT_DATA, the cache, or a download)")
+    p.add_argument("--data-dir", help="where to write the files (default: data/shakespeare_<tokenizer>)")
+    p.add_argument("--tokenizer", default="char", help="char (default), bpe, sentencepiece or gpt2")
+    p.add_argument("--vocab-size", type=int, default=None, help="vocabulary size for trainable tokenizers")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the text held out (default 0.1)")
+
+    t = sub.add_parser("train", help="train a model; writes checkpoints, history, loss.png into --out-dir")
+    t.add_argument("--preset", default=None, help=f"named config: {', '.join(PRESETS)} (default cpu)")
+    t.add_argument("--out-dir", default=None, help="run folder (default runs/<preset>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its ckpt.pt")
+    t.add_argument("--force", action="store_true", help="overwrite a run already in --out-dir")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    add_config_options(t)
+
+    s = sub.add_parser("sample", help="generate text from a trained run or from GPT-2")
+    s.add_argument("--out-dir", help="run folder written by `nanogpt train`")
+    s.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="best.pt (lowest val loss, default) or ckpt.pt (latest)")
+    s.add_argument("--init-from", help="sample from pretrained weights instead: gpt2, gpt2-medium, ... or a folder")
+    s.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    s.add_argument("--max-new-tokens", type=int, default=500)
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--top-p", type=float, default=None)
+    s.add_argument("--num-samples", type=int, default=1)
+    s.add_argument("--seed", type=int, default=1337)
+    s.add_argument("--device", default="auto")
+
+    from . import bench
+
+    subparsers = {"prepare": p, "train": t, "sample": s}
+    subparsers.update(bench.add_parser(sub))
+    return parser, subparsers
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from .data import default_data_dir, prepare
+
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir(args.tokenizer)
+    kwargs = {"vocab_size": args.vocab_size} if args.vocab_size else {}
+    meta = prepare(data_dir, args.input, args.tokenizer, args.val_fraction, **kwargs)
+    print(f"corpus: {meta['corpus_chars']:,} characters ({meta['corpus_bytes']:,} bytes)")
+    print(f"tokenizer: {meta['tokenizer']}, vocab size {meta['vocab_size']:,}")
+    print(f"train: {meta['train_tokens']:,} tokens, val: {meta['val_tokens']:,} tokens ({meta['dtype']})")
+    print(f"wrote {data_dir}/train.bin, val.bin, tokenizer.json, meta.json")
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Preset (or, on --resume without --preset, the checkpoint's config) plus the given overrides."""
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    if args.resume and args.preset is None:
+        from .checkpoint import load_checkpoint
+
+        saved = load_checkpoint(Path(args.out_dir) / "ckpt.pt")["train_config"]
+        return TrainConfig.from_dict({**saved, **check_overrides(overrides)})
+    return get_config(args.preset or "cpu", **overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .train import train
+
+    if args.resume and not args.out_dir:
+        raise CLIError("--resume needs --out-dir: the run folder to continue")
+    args.out_dir = args.out_dir or str(Path("runs") / (args.preset or "cpu"))
+    cfg = train_config_from_args(args)
+    result = train(cfg, out_dir=args.out_dir, resume=args.resume, force=args.force, progress=not args.no_progress)
+    h = result.history
+    best = f"{h.best_val_loss:.4f}" if h.eval_val_loss else "n/a"
+    print(f"done: {len(h.step)} steps, final train loss {h.train_loss[-1]:.4f}, best val loss {best}")
+    print(f"run folder: {args.out_dir} (ckpt.pt, best.pt, history.json, loss.png)")
+    print(f"sample with: nanogpt sample --out-dir {args.out_dir} --prompt 'ROMEO:'")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    import torch
+
+    from .train import resolve_device, sample_text
+
+    device = resolve_device(args.device)
+    if args.init_from:
+        from .model import GPT
+        from .tokenizers import get_tokenizer
+
+        model, tokenizer = GPT.from_pretrained(args.init_from).to(device).eval(), get_tokenizer("gpt2")
+    else:
+        if not args.out_dir:
+            raise CLIError("sample needs --out-dir (a run folder) or --init-from (pretrained weights)")
+        from .checkpoint import load_model
+
+        run = Path(args.out_dir)
+        path = run / "best.pt" if args.checkpoint == "best" and (run / "best.pt").is_file() else run / "ckpt.pt"
+        model, tokenizer, _ = load_model(path, device)
+        print(f"# {path}", file=sys.stderr)
+    torch.manual_seed(args.seed)
+    for i in range(args.num_samples):
+        text = sample_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k,
+                           args.top_p, seed=args.seed + i)
+        print(text)
+        if i < args.num_samples - 1:
+            print("-" * 40)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `nanogpt` and `python -m nanogpt_lib`; returns the exit status."""
+    from .checkpoint import CheckpointError
+    from .train import RunExistsError, TrainingDiverged, TrainingInterrupted
+
+    argv = sys.argv[1:] if argv is None else argv
+    parser, subparsers = build_parser()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        if command in subparsers and command != "bench":
+            args = parse_strict(parser, argv)
+        else:
+            args = parser.parse_args(argv)
+        handlers = {"prepare": cmd_prepare, "train": cmd_train, "sample": cmd_sample}
+        if args.command in handlers:
+            handlers[args.command](args)
+        else:
+            result = args.bench_func(args)
+            print(json.dumps(result, indent=2))
+    except TrainingInterrupted:
+        return 130
+    except (CLIError, ValueError, FileNotFoundError, CheckpointError, RunExistsError, TrainingDiverged) as e:
+        print(f"nanogpt: error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,121 @@
+"""Pictures: loss curves, learning-rate schedules, comparisons of runs, attention maps, a live loss plot."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widget", "ipympl")):
+    matplotlib.use("Agg")  # headless (terminal, CI); notebooks keep their inline backend
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .train import History
+
+
+def _smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Moving average, so per-step noise does not hide the trend."""
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) < window:
+        return values
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def _as_history(h: History | Mapping) -> History:
+    return h if isinstance(h, History) else History.from_dict(dict(h))
+
+
+def plot_losses(history: History | Mapping, title: str = "Training", smooth: int = 0):
+    """Train loss per step (smoothed), train/val loss at each evaluation, and the learning rate."""
+    h = _as_history(history)
+    fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2.2, 1]})
+    window = smooth or max(1, len(h.train_loss) // 50)
+    if h.train_loss:
+        steps = np.asarray(h.step[: len(h.train_loss)]) + 1
+        ax.plot(steps, h.train_loss, color="tab:blue", alpha=0.25, lw=0.8, label="train (per step)")
+        smoothed = _smooth(h.train_loss, window)
+        ax.plot(steps[len(steps) - len(smoothed):], smoothed, color="tab:blue", lw=1.5,
+                label=f"train (mean of {window})" if window > 1 else "train")
+    if h.eval_step:
+        ax.plot(h.eval_step, h.eval_train_loss, "o-", color="tab:green", ms=3, label="train (eval)")
+        ax.plot(h.eval_step, h.eval_val_loss, "o-", color="tab:red", ms=3, label="val (eval)")
+    ax.set(xlabel="step", ylabel="cross-entropy loss", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    plot_lr(h, ax=ax_lr)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr(history: History | Mapping, ax=None):
+    """The learning rate the schedule gave at every step."""
+    h = _as_history(history)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(np.asarray(h.step) + 1, h.lr, color="tab:purple")
+    ax.set(xlabel="step", ylabel="learning rate", title="LR schedule")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def plot_runs(histories: Mapping[str, History | Mapping], title: str = "Comparison", val: bool = True):
+    """Several runs on one chart: smoothed train loss (solid) and, if `val`, val loss at evals (dashed)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, (label, history) in enumerate(histories.items()):
+        h, color = _as_history(history), f"C{i}"
+        window = max(1, len(h.train_loss) // 50)
+        smoothed = _smooth(h.train_loss, window)
+        steps = np.arange(len(h.train_loss) - len(smoothed), len(h.train_loss)) + 1
+        ax.plot(steps, smoothed, color=color, lw=1.5, label=f"{label} train")
+        if val and h.eval_step:
+            ax.plot(h.eval_step, h.eval_val_loss, "--o", color=color, ms=3, label=f"{label} val")
+    ax.set(xlabel="step", ylabel="cross-entropy loss", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_attention(weights, tokens: Sequence[str] | None = None, title: str = "Attention", ax=None):
+    """Heat map of a (T, T) attention matrix: row = query position, column = key position it reads."""
+    w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4))
+    im = ax.imshow(w, cmap="viridis", vmin=0.0)
+    if tokens is not None:
+        labels = [repr(t)[1:-1] for t in tokens]
+        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=90)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set(xlabel="key (attended to)", ylabel="query (attending)", title=title)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    return ax.figure
+
+
+class LiveLossPlot:
+    """A training callback that redraws the loss curve in place in a notebook (and does nothing elsewhere).
+
+    Use as `train(cfg, corpus, callbacks=(LiveLossPlot(),))` or call it yourself: `live(step, history)`.
+    """
+
+    def __init__(self, title: str = "Training (live)", every: int = 1) -> None:
+        self.title, self.every, self._calls, self._handle = title, every, 0, None
+
+    def __call__(self, step: int, history: History) -> None:
+        self._calls += 1
+        if self._calls % self.every:
+            return
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+            return  # plain Python or a terminal: the progress bar is enough
+        fig = plot_losses(history, title=f"{self.title} — step {step}")
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)
