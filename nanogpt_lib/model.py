@@ -294,6 +294,19 @@ class GPT(LanguageModel):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, dropout: float | None = None, bias: bool | None = None) -> "GPT":
+        """GPT-2 weights: `gpt2` ... `gpt2-xl` (downloaded) or a Hugging Face folder (see pretrained.py)."""
+        from .pretrained import load_pretrained
+
+        return load_pretrained(name_or_path, dropout=dropout, bias=bias)
+
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write a Hugging Face GPT-2 folder (config.json + model.safetensors) that `transformers` loads."""
+        from .pretrained import save_pretrained
+
+        return save_pretrained(self, folder, tokenizer)
+
     def num_params(self, exclude_embeddings: bool = False) -> int:
         """Parameter count (tied weights counted once); optionally without the position embedding table."""
         n = sum(p.numel() for p in self.parameters())

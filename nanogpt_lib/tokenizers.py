@@ -7,6 +7,9 @@ reads any of them back from its JSON file.
 
 from __future__ import annotations
 
+import base64
+import heapq
+import io
 import json
 from pathlib import Path
 from typing import Iterable
@@ -118,12 +121,314 @@ class CharTokenizer(Tokenizer):
         return cls(d["chars"])
 
 
-def get_tokenizer(name: str, text: str | None = None, **kwargs) -> Tokenizer:
-    """Build a tokenizer by name (`char`, ...); trainable ones are fitted on `text`."""
-    builders = {"char": lambda: CharTokenizer.from_text(_need_text(text, name))}
-    if name not in builders:
-        raise ValueError(f"unknown tokenizer {name!r}; choose one of: {', '.join(builders)}")
-    return builders[name]()
+# ---------------------------------------------------------------------------------------------------------
+# Byte-level BPE, written out so it can be read and taught from.
+
+# GPT-2's pre-split: contractions, words (with their leading space), numbers, punctuation runs, whitespace.
+# Merges never cross these chunk boundaries, so " the" and "the." cannot fuse into one token.
+GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+EOT = "<|endoftext|>"
+
+Pair = tuple[int, int]
+
+
+def _split_regex():
+    try:
+        import regex
+    except ImportError:
+        raise ImportError("the BPE tokenizer needs the `regex` package (\\p{L} classes): pip install regex") from None
+    return regex.compile(GPT2_SPLIT_PATTERN)
+
+
+def pair_counts(words: Iterable[list[int]], counts: Iterable[int] | None = None) -> dict[Pair, int]:
+    """How often each adjacent pair of ids occurs, summed over `words` (each weighted by its count)."""
+    stats: dict[Pair, int] = {}
+    for word, n in zip(words, counts if counts is not None else _ones()):
+        for pair in zip(word, word[1:]):
+            stats[pair] = stats.get(pair, 0) + n
+    return stats
+
+
+def _ones():
+    while True:
+        yield 1
+
+
+def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
+    """Replace every occurrence of `pair` in `ids` (left to right, non-overlapping) by `new_id`."""
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def best_pair(stats: dict[Pair, int]) -> Pair:
+    """The most frequent pair; ties go to the smallest pair, so training is deterministic."""
+    return min(stats, key=lambda p: (-stats[p], p))
+
+
+def train_merges(text: str, num_merges: int) -> list[Pair]:
+    """Learn up to `num_merges` BPE merges on the UTF-8 bytes of `text`; merge i creates token 256 + i.
+
+    Same result as "count all pairs, merge the best, repeat", but fast: each distinct pre-split chunk is
+    stored once with its count, and after a merge only the chunks that contained the pair are recounted.
+    """
+    chunks: dict[str, int] = {}
+    for chunk in _split_regex().findall(text):
+        chunks[chunk] = chunks.get(chunk, 0) + 1
+    words = [list(c.encode("utf-8")) for c in chunks]
+    freq = list(chunks.values())
+    stats = pair_counts(words, freq)
+    where: dict[Pair, set[int]] = {}  # pair -> indices of the words it occurs in (may hold stale entries)
+    for w, word in enumerate(words):
+        for pair in zip(word, word[1:]):
+            where.setdefault(pair, set()).add(w)
+    heap = [(-n, pair) for pair, n in stats.items()]  # max-heap by count; stale entries are skipped on pop
+    heapq.heapify(heap)
+    merges: list[Pair] = []
+    while len(merges) < num_merges and heap:
+        neg, pair = heapq.heappop(heap)
+        if stats.get(pair, 0) != -neg or neg == 0:
+            continue  # the count changed since this entry was pushed
+        new_id = 256 + len(merges)
+        merges.append(pair)
+        changed: set[Pair] = set()
+        for w in where.pop(pair):
+            old = words[w]
+            new = merge_pair(old, pair, new_id)
+            if len(new) == len(old):
+                continue
+            for p in zip(old, old[1:]):
+                stats[p] -= freq[w]
+                changed.add(p)
+            for p in zip(new, new[1:]):
+                stats[p] = stats.get(p, 0) + freq[w]
+                where.setdefault(p, set()).add(w)
+                changed.add(p)
+            words[w] = new
+        for p in changed:
+            if stats.get(p, 0) > 0:
+                heapq.heappush(heap, (-stats[p], p))
+            else:
+                stats.pop(p, None)
+    return merges
+
+
+@register
+class BPETokenizer(Tokenizer):
+    """Byte-level BPE (GPT-2 style): bytes 0-255 are tokens 0-255, merge i makes token 256 + i.
+
+    `encode` uses tiktoken's Rust BPE on our merges (fast enough for the whole corpus); `encode_slow`
+    applies the merges in Python, one rank at a time, and gives the same ids. The last id is `<|endoftext|>`.
+    """
+
+    kind = "bpe"
+
+    def __init__(self, merges: Iterable[Pair]) -> None:
+        self.merges: list[Pair] = [(int(a), int(b)) for a, b in merges]
+        self.ranks: dict[Pair, int] = {pair: 256 + i for i, pair in enumerate(self.merges)}
+        self.vocab: list[bytes] = [bytes([i]) for i in range(256)]
+        for a, b in self.merges:
+            self.vocab.append(self.vocab[a] + self.vocab[b])
+        self.eot_id = len(self.vocab)
+        self._fast = None
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int = 1024) -> "BPETokenizer":
+        """Learn `vocab_size - 257` merges on `text` (256 byte tokens and `<|endoftext|>` come for free)."""
+        if vocab_size < 257:
+            raise ValueError(f"BPE vocab_size must be at least 257 (256 bytes + end-of-text), got {vocab_size}")
+        if not text:
+            raise ValueError("cannot train BPE on empty text")
+        return cls(train_merges(text, vocab_size - 257))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab) + 1
+
+    def encode_chunk(self, ids: list[int]) -> list[int]:
+        """Apply the merges to one pre-split chunk: always the earliest-learned merge that is present."""
+        while len(ids) >= 2:
+            pair = min(zip(ids, ids[1:]), key=lambda p: self.ranks.get(p, 1 << 62))
+            if pair not in self.ranks:
+                break
+            ids = merge_pair(ids, pair, self.ranks[pair])
+        return ids
+
+    def encode_slow(self, text: str) -> list[int]:
+        """Pure-Python encoding: pre-split, then BPE each chunk (cached: most chunks repeat)."""
+        cache: dict[str, list[int]] = {}
+        out: list[int] = []
+        for chunk in _split_regex().findall(text):
+            if chunk not in cache:
+                cache[chunk] = self.encode_chunk(list(chunk.encode("utf-8")))
+            out.extend(cache[chunk])
+        return out
+
+    def to_tiktoken(self):
+        """The same tokenizer as a `tiktoken.Encoding` (token bytes → rank = id), for fast encoding."""
+        import tiktoken
+
+        ranks = {token: i for i, token in enumerate(self.vocab)}
+        if len(ranks) != len(self.vocab):
+            raise ValueError("two BPE merges produce the same bytes; this vocabulary cannot be exported to tiktoken")
+        return tiktoken.Encoding(f"nanogpt-bpe-{len(self.merges)}", pat_str=GPT2_SPLIT_PATTERN,
+                                 mergeable_ranks=ranks, special_tokens={EOT: self.eot_id})
+
+    def encode(self, text: str) -> list[int]:
+        if self._fast is None:
+            self._fast = self.to_tiktoken()
+        return self._fast.encode_ordinary(text)  # "<|endoftext|>" in the text is plain text, not the special id
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        return b"".join(EOT.encode() if int(i) == self.eot_id else self.vocab[int(i)] for i in ids)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        # A token can end inside a multi-byte character; show such fragments as U+FFFD instead of failing.
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def to_dict(self) -> dict:
+        return {"merges": [list(p) for p in self.merges]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BPETokenizer":
+        return cls(d["merges"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tiktoken encodings (GPT-2's real tokenizer) and SentencePiece.
+
+
+class TokenizerFilesMissing(FileNotFoundError):
+    """A pretrained tokenizer's files are neither cached nor downloadable."""
+
+
+@register
+class TiktokenTokenizer(Tokenizer):
+    """A `tiktoken.Encoding` (GPT-2's by default) behind our interface; saved by name only."""
+
+    kind = "tiktoken"
+
+    def __init__(self, encoding) -> None:
+        self.encoding = encoding
+        self.eot_id = encoding.eot_token if EOT in encoding.special_tokens_set else None
+
+    @classmethod
+    def named(cls, name: str = "gpt2") -> "TiktokenTokenizer":
+        """Load a named tiktoken encoding; its files are downloaded once and cached (TIKTOKEN_CACHE_DIR)."""
+        import tiktoken
+
+        try:
+            return cls(tiktoken.get_encoding(name))
+        except (OSError, ValueError) as e:  # requests' ConnectionError is an OSError
+            raise TokenizerFilesMissing(
+                f"could not load tiktoken's {name!r} encoding: its files are not cached and could not be "
+                f"downloaded ({type(e).__name__}: {str(e)[:200]}). Go online once, or copy a cached folder "
+                "from a machine that has one and point TIKTOKEN_CACHE_DIR=/path/to/that/folder at it."
+            ) from None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.encoding.n_vocab
+
+    def encode(self, text: str) -> list[int]:
+        return self.encoding.encode_ordinary(text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.encoding.decode([int(i) for i in ids])
+
+    def to_dict(self) -> dict:
+        return {"name": self.encoding.name}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TiktokenTokenizer":
+        return cls.named(d["name"])
+
+
+@register
+class SentencePieceTokenizer(Tokenizer):
+    """A SentencePiece model trained on the corpus; the model file travels inside the JSON (base64)."""
+
+    kind = "sentencepiece"
+
+    def __init__(self, model_proto: bytes) -> None:
+        import sentencepiece as spm
+
+        self.model_proto = model_proto
+        self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        self.eot_id = self.sp.eos_id() if self.sp.eos_id() >= 0 else None
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int = 1024, model_type: str = "bpe") -> "SentencePieceTokenizer":
+        """Train on `text`, with the settings that make decode(encode(text)) == text exactly."""
+        import sentencepiece as spm
+
+        if not text:
+            raise ValueError("cannot train SentencePiece on empty text")
+        lines = [line for line in text.split("\n") if line]
+        model = io.BytesIO()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size, model_type=model_type,
+            character_coverage=1.0, byte_fallback=True,  # unseen characters become byte tokens, never <unk>
+            normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+            user_defined_symbols=["\n"],  # lines are its sentences: make the newline a token of its own
+            max_sentence_length=1 << 16, num_threads=1, minloglevel=2,
+        )
+        return cls(model.getvalue())
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.sp.decode([int(i) for i in ids])
+
+    def save_model(self, path: str | Path) -> Path:
+        """Write the plain `.model` file too (for SentencePiece's own tools)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.model_proto)
+        return path
+
+    def to_dict(self) -> dict:
+        return {"model": base64.b64encode(self.model_proto).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SentencePieceTokenizer":
+        return cls(base64.b64decode(d["model"]))
+
+
+DEFAULT_VOCAB_SIZE = 1024  # for the trainable tokenizers (bpe, sentencepiece)
+
+
+def get_tokenizer(name: str, text: str | None = None, data_dir: str | Path | None = None,
+                  vocab_size: int | None = None) -> Tokenizer:
+    """Build a tokenizer by name: `char`, `bpe`, `sentencepiece` (fitted on `text`) or `gpt2` (tiktoken).
+
+    `vocab_size` applies to bpe and sentencepiece (default 1024); a SentencePiece model is also written
+    to `data_dir/sentencepiece.model` when `data_dir` is given. `char` and `gpt2` ignore both.
+    """
+    size = vocab_size or DEFAULT_VOCAB_SIZE
+    if name == "char":
+        return CharTokenizer.from_text(_need_text(text, name))
+    if name == "bpe":
+        return BPETokenizer.train(_need_text(text, name), size)
+    if name == "sentencepiece":
+        tok = SentencePieceTokenizer.train(_need_text(text, name), size)
+        if data_dir is not None:
+            tok.save_model(Path(data_dir) / "sentencepiece.model")
+        return tok
+    if name == "gpt2":
+        return TiktokenTokenizer.named("gpt2")
+    raise ValueError(f"unknown tokenizer {name!r}; choose one of: char, bpe, sentencepiece, gpt2")
 
 
 def _need_text(text: str | None, name: str) -> str:
