@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -133,6 +134,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     args.out_dir = args.out_dir or str(Path("runs") / (args.preset or "cpu"))
     cfg = train_config_from_args(args)
     result = train(cfg, out_dir=args.out_dir, resume=args.resume, force=args.force, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
     h = result.history
     best = f"{h.best_val_loss:.4f}" if h.eval_val_loss else "n/a"
     print(f"done: {len(h.step)} steps, final train loss {h.train_loss[-1]:.4f}, best val loss {best}")
@@ -148,9 +151,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     if args.init_from:
         from .model import GPT
-        from .tokenizers import get_tokenizer
+        from .pretrained import pretrained_tokenizer
 
-        model, tokenizer = GPT.from_pretrained(args.init_from).to(device).eval(), get_tokenizer("gpt2")
+        # A folder may carry its own tokenizer (save_pretrained writes it); otherwise GPT-2's.
+        model, tokenizer = GPT.from_pretrained(args.init_from).to(device).eval(), pretrained_tokenizer(args.init_from)
     else:
         if not args.out_dir:
             raise CLIError("sample needs --out-dir (a run folder) or --init-from (pretrained weights)")

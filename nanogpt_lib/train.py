@@ -292,7 +292,8 @@ def train(
     info = DistInfo.from_env()
     distributed = info.world_size > 1
     device = resolve_device(cfg.device)
-    if distributed and not dist.is_initialized():
+    owns_group = distributed and not dist.is_initialized()  # then we also destroy it at the end
+    if owns_group:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -334,8 +335,11 @@ def train(
         sampler_state = restore_rng_state(ckpt["rng"])
         per_rank = ckpt["rng"].get("sampler_ranks", [])
         if info.rank < len(per_rank):
-            sampler_state = {"generator": per_rank[info.rank]}
-        sampler.load_state_dict(sampler_state)
+            sampler.load_state_dict({"generator": per_rank[info.rank]})
+        elif info.rank == 0:  # a checkpoint written before per-rank states were stored
+            sampler.load_state_dict(sampler_state)
+        # A rank the saved run did not have (more processes now) keeps its fresh seed + rank stream, so it
+        # does not repeat another rank's batches.
 
     step_model = torch.compile(model) if cfg.compile else model
     if distributed:
@@ -414,11 +418,23 @@ def train(
             is_last = done == cfg.max_iters
             is_eval = done % cfg.eval_interval == 0 or is_last
             is_ckpt = is_eval or (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
-            if not (is_eval or is_ckpt or done % cfg.log_interval == 0 or stop["signal"]):
+            is_log = is_eval or is_ckpt or done % cfg.log_interval == 0
+            # Alone we stop right after the step a signal arrived in. Under DDP, saving is collective, so
+            # all ranks must stop at the same step: they agree at the next log step instead.
+            if not (is_log or (stop["signal"] and not distributed)):
                 continue
             # Sync point: read the pending losses with one device→host copy.
-            losses = torch.stack(pending).tolist()
+            pending_losses = torch.stack(pending)
             pending.clear()
+            if distributed:  # log the mean over ranks; the stop flag rides along (one rank stopping stops all)
+                flag = torch.tensor([0.0 if stop["signal"] is None else 1.0], device=device)
+                packed = torch.cat([pending_losses, flag])
+                dist.all_reduce(packed)  # SUM, then divide: gloo has no AVG
+                pending_losses = packed[:-1] / info.world_size
+                if packed[-1] > 0 and stop["signal"] is None:
+                    stop["signal"] = "a signal (on another rank)"
+            stopping = stop["signal"]  # decided (and agreed) here: a signal arriving later waits for the next step
+            losses = pending_losses.tolist()
             bad = [(s, v) for s, v in zip(history.step[-len(losses):], losses) if not math.isfinite(v)]
             if bad:
                 kept = f"the last good checkpoint {out_dir / 'ckpt.pt'} was kept" if out_dir else "no checkpoint"
@@ -444,16 +460,18 @@ def train(
                 improved = est["val"] < best_val
                 best_val = min(best_val, est["val"])
                 say(f"step {done}: train loss {est['train']:.4f}, val loss {est['val']:.4f}")
-            if is_ckpt or stop["signal"]:
+            if is_ckpt or stopping:
                 save(done, improved)
             for cb in callbacks:
                 cb(done, history)
-            if stop["signal"]:
+            if stopping:
                 bar.close()
+                if distributed:  # torchrun kills every rank once one exits: let rank 0 finish writing first
+                    dist.barrier()
                 where = f"; checkpoint saved in {out_dir / 'ckpt.pt'}" if out_dir else ""
                 hint = f". Resume with: nanogpt train --out-dir {out_dir} --resume" if out_dir else ""
-                say(f"{stop['signal']} received: stopped after step {done}{where}{hint}")
-                raise TrainingInterrupted(f"training stopped by {stop['signal']} after step {done}")
+                say(f"{stopping} received: stopped after step {done}{where}{hint}")
+                raise TrainingInterrupted(f"training stopped by {stopping} after step {done}")
             t_interval = time.time()  # logging, sampling and eval time do not count against tokens/s
     bar.close()
     if out_dir is not None and info.is_master:
@@ -465,6 +483,7 @@ def train(
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-    if distributed:
-        dist.barrier()
+    if owns_group:
+        dist.barrier()  # rank 0 has finished writing files before anyone returns
+        dist.destroy_process_group()
     return TrainResult(model=model, history=history, tokenizer=corpus.tokenizer, out_dir=out_dir)
