@@ -170,4 +170,8 @@ def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
         return _write(result, args.json)
 
     t.set_defaults(bench_func=run_train)
+
+    from .evaluate import add_parsers  # bench eval, bench generate
+
+    add_parsers(kinds)
     return {"bench": bench}

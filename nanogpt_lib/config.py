@@ -123,6 +123,12 @@ PRESETS: dict[str, dict] = {
         min_lr=2e-4, max_iters=3000, warmup_iters=100, eval_interval=250, eval_iters=20, log_interval=100,
         sample_tokens=100,
     ),
+    # Fine-tune GPT-2 (124M) on Tiny Shakespeare: pretrained weights and tokenizer, a small LR, few steps.
+    "finetune_shakespeare": dict(
+        init_from="gpt2", tokenizer="gpt2", bias=True, block_size=256, batch_size=8, grad_accum_steps=4,
+        dropout=0.1, max_iters=200, learning_rate=3e-5, min_lr=3e-6, warmup_iters=10, weight_decay=0.0,
+        eval_interval=50, eval_iters=20, log_interval=10, sample_tokens=0,
+    ),
     # Seconds long: for tests and the notebooks' fast mode.
     "tiny": dict(
         n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, max_iters=40, learning_rate=3e-3,

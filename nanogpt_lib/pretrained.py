@@ -172,6 +172,14 @@ def folder_tokenizer(folder: str | Path) -> Tokenizer | None:
     return load_tokenizer(path) if path.is_file() else None
 
 
+def pretrained_tokenizer(name_or_path: str | Path) -> Tokenizer:
+    """The tokenizer that goes with pretrained weights: the folder's own, else GPT-2's (tiktoken)."""
+    from .tokenizers import TiktokenTokenizer
+
+    path = Path(name_or_path).expanduser()
+    return (folder_tokenizer(path) if path.is_dir() else None) or TiktokenTokenizer.named("gpt2")
+
+
 def save_pretrained(model: GPT, folder: str | Path, tokenizer: Tokenizer | None = None) -> Path:
     """Write `config.json` + `model.safetensors` that `GPT2LMHeadModel.from_pretrained(folder)` loads.
 
