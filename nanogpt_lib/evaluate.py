@@ -68,10 +68,14 @@ def sliding_window_nats(model: GPT, ids: torch.Tensor, block_size: int | None = 
     overlap (fast, but early tokens of each window see little context); a smaller stride gives every
     target at least block_size - stride tokens of context, at block_size / stride times the compute.
     """
-    block_size = min(block_size or model.config.block_size, model.config.block_size, len(ids) - 1)
+    block_size = min(block_size or model.config.block_size, model.config.block_size)
     stride = stride or block_size
     if not 0 < stride <= block_size:
         raise ValueError(f"stride must be between 1 and block_size ({block_size}), got {stride}")
+    if len(ids) < 2:
+        raise ValueError(f"need at least 2 tokens to score a prediction, got {len(ids)}")
+    block_size = min(block_size, len(ids) - 1)  # a text shorter than one window is one window
+    stride = min(stride, block_size)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -372,13 +372,19 @@ class SentencePieceTokenizer(Tokenizer):
             raise ValueError("cannot train SentencePiece on empty text")
         lines = [line for line in text.split("\n") if line]
         model = io.BytesIO()
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size, model_type=model_type,
-            character_coverage=1.0, byte_fallback=True,  # unseen characters become byte tokens, never <unk>
-            normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
-            user_defined_symbols=["\n"],  # lines are its sentences: make the newline a token of its own
-            max_sentence_length=1 << 16, num_threads=1, minloglevel=2,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size, model_type=model_type,
+                character_coverage=1.0, byte_fallback=True,  # unseen characters become byte tokens, never <unk>
+                normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+                user_defined_symbols=["\n"],  # lines are its sentences: make the newline a token of its own
+                max_sentence_length=1 << 16, num_threads=1, minloglevel=2,
+            )
+        except RuntimeError as e:
+            raise ValueError(
+                f"SentencePiece training failed: {str(e).splitlines()[0]}. The vocabulary holds 256 byte tokens, "
+                "3 control tokens and every character of the text: choose a larger vocab_size"
+            ) from None
         return cls(model.getvalue())
 
     @property
