@@ -49,17 +49,20 @@ def option_names(parser: argparse.ArgumentParser) -> list[str]:
     return sorted({s for a in parser._actions for s in a.option_strings if s.startswith("--")})
 
 
-def parse_strict(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Like parse_args, but an unknown option gets the closest valid names and the full list."""
+def parse_strict(parser: argparse.ArgumentParser, command: argparse.ArgumentParser,
+                 argv: list[str]) -> argparse.Namespace:
+    """Like parse_args, but an unknown option gets the closest valid names and the full list of `command`'s."""
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        valid = option_names(parser)
-        bad = [u.split("=")[0] for u in unknown]
+        valid = option_names(command)
+        bad = [u.split("=")[0] for u in unknown if u.startswith("-")] or unknown
         hints = []
         for u in bad:
             close = difflib.get_close_matches(u, valid, n=2)
             hints.append(u + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-        raise CLIError(f"unrecognised option(s): {', '.join(hints)}.\nValid options: {' '.join(valid)}")
+        # --n-layer and --n_layer are the same option: list each once
+        shown = [o for o in valid if not ("-" in o[2:] and "--" + o[2:].replace("-", "_") in valid)]
+        raise CLIError(f"unrecognised option(s): {', '.join(hints)}.\nValid options: {' '.join(shown)}")
     return args
 
 
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
         if command in subparsers and command != "bench":
-            args = parse_strict(parser, argv)
+            args = parse_strict(parser, subparsers[command], argv)
         else:
             args = parser.parse_args(argv)
         handlers = {"prepare": cmd_prepare, "train": cmd_train, "sample": cmd_sample}
