@@ -22,7 +22,8 @@ from .model import GPT
 from .tokenizers import CharTokenizer
 
 # Dense peak FLOP/s per device for the dtype used, from vendor data sheets (no sparsity).
-GPU_PEAK_FLOPS = {
+GPU_PEAK_FLOPS = {  # checked in order: the more specific names first
+    "H100 PCIe": {"bfloat16": 756e12, "float16": 756e12, "float32": 378e12},
     "H100": {"bfloat16": 989e12, "float16": 989e12, "float32": 494e12},  # SXM; float32 means TF32
     "H200": {"bfloat16": 989e12, "float16": 989e12, "float32": 494e12},
     "A100": {"bfloat16": 312e12, "float16": 312e12, "float32": 156e12},
@@ -37,8 +38,9 @@ def flops_per_token(model: GPT) -> float:
 
 
 def measured_cpu_peak(dtype: torch.dtype = torch.float32, n: int = 1024, repeats: int = 5) -> float:
-    """The best FLOP/s a large matmul reaches on this CPU: the honest 'peak' for CPU MFU."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    """The best FLOP/s a large matmul in `dtype` reaches on this CPU: the honest 'peak' for CPU MFU
+    (CPUs have no data-sheet number that PyTorch can reach; the best of several runs filters out noise)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     a @ b
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n**3 / best
@@ -60,7 +62,7 @@ def peak_flops(device: torch.device, dtype: str, override: float | None) -> tupl
             if key in name:
                 return table[dtype], f"{key} data sheet, dense {dtype}"
         return 312e12, f"unknown GPU {name!r}: assumed A100 bfloat16 (pass --peak-flops)"
-    return measured_cpu_peak(), "measured: best float32 1024x1024 matmul on this CPU"
+    return measured_cpu_peak(getattr(torch, dtype)), f"measured: best {dtype} 1024x1024 matmul on this CPU"
 
 
 def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
@@ -87,8 +89,12 @@ def random_corpus(vocab_size: int, n_tokens: int = 200_000, seed: int = 0) -> Co
 
 def bench_train(preset: str, iters: int = 20, warmup: int = 5, vocab_size: int = 65, peak: float | None = None,
                 **overrides) -> dict:
-    """Time the real training loop; numbers are medians over `iters` steps after `warmup` steps."""
-    from .train import resolve_device, train
+    """Time the real training loop; numbers are medians over `iters` steps after `warmup` steps.
+
+    Each step is timed alone (log_interval=1: one loss read per step, which is the only host sync).
+    `first_iter_seconds` includes torch.compile's compilation when `compile=True`.
+    """
+    from .train import resolve_device, resolve_dtype, train
 
     cfg = get_config(preset, **overrides)
     cfg = TrainConfig.from_dict({**cfg.to_dict(), "max_iters": warmup + iters, "log_interval": 1,
@@ -106,15 +112,70 @@ def bench_train(preset: str, iters: int = 20, warmup: int = 5, vocab_size: int =
     fpt = flops_per_token(result.model)
     peak_value, peak_source = peak_flops(device, cfg.dtype, peak)
     mem, mem_source = peak_memory_bytes(device)
+    dtype_used = str(resolve_dtype(cfg.dtype, device)).removeprefix("torch.")
     return {
         "benchmark": "train", "preset": preset, "overrides": overrides, "date": datetime.date.today().isoformat(),
-        "device": str(device), "dtype": cfg.dtype, "compile": cfg.compile, "machine": machine(),
+        "device": str(device), "dtype": cfg.dtype, "dtype_used": dtype_used, "compile": cfg.compile,
+        "machine": machine(),
         "params": result.model.num_params(), "vocab_size": vocab_size,
         "tokens_per_iter": cfg.tokens_per_step, "warmup_iters": warmup, "timed_iters": len(timed),
         "ms_per_iter": 1000 * cfg.tokens_per_step / tok_s, "tokens_per_sec": tok_s,
         "flops_per_token": fpt, "achieved_flops": fpt * tok_s, "peak_flops": peak_value,
         "peak_flops_source": peak_source, "mfu": fpt * tok_s / peak_value,
-        "peak_memory_bytes": mem, "peak_memory_source": mem_source, "wall_seconds": wall,
+        "peak_memory_bytes": mem, "peak_memory_source": mem_source,
+        "first_iter_seconds": cfg.tokens_per_step / result.history.tokens_per_sec[0], "wall_seconds": wall,
+    }
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_attention(preset: str = "cpu", iters: int = 20, warmup: int = 3, device: str = "auto",
+                    dtype: str = "float32") -> dict:
+    """Forward + backward time of the teaching `MultiHeadAttention` (a Python list of heads) against the
+    fused `CausalSelfAttention` (one projection + scaled_dot_product_attention) at a preset's shape.
+
+    The two are timed alternately, so load from other processes hits both alike; numbers are medians.
+    """
+    from .model import CausalSelfAttention, MultiHeadAttention
+    from .train import autocast, resolve_device, resolve_dtype
+
+    cfg = get_config(preset)
+    dev = resolve_device(device)
+    amp = resolve_dtype(dtype, dev)
+    B, T, C, H = cfg.batch_size, cfg.block_size, cfg.n_embd, cfg.n_head
+    torch.manual_seed(0)
+    modules = {
+        "heads_loop": MultiHeadAttention(C, H, T, dropout=0.0, bias=cfg.bias).to(dev),
+        "fused_sdpa": CausalSelfAttention(cfg.model_config(vocab_size=1)).to(dev),
+    }
+    x = torch.randn(B, T, C, device=dev, requires_grad=True)
+
+    def step(module: torch.nn.Module) -> float:
+        _sync(dev)
+        t = time.perf_counter()
+        with autocast(dev, amp):
+            y = module(x)
+        y.float().sum().backward()
+        _sync(dev)
+        return time.perf_counter() - t
+
+    times: dict[str, list[float]] = {name: [] for name in modules}
+    for i in range(warmup + iters):
+        for name, module in modules.items():
+            elapsed = step(module)
+            if i >= warmup:
+                times[name].append(elapsed)
+    ms = {name: 1000 * statistics.median(t) for name, t in times.items()}
+    return {
+        "benchmark": "attention", "preset": preset, "date": datetime.date.today().isoformat(), "device": str(dev),
+        "dtype": str(amp).removeprefix("torch."), "machine": machine(),
+        "shape": {"batch_size": B, "block_size": T, "n_embd": C, "n_head": H}, "warmup_iters": warmup,
+        "timed_iters": iters, "forward_backward_ms": ms,
+        "tokens_per_sec": {name: B * T / (v / 1000) for name, v in ms.items()},
+        "speedup_fused_over_heads_loop": ms["heads_loop"] / ms["fused_sdpa"],
     }
 
 
@@ -170,6 +231,16 @@ def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
         return _write(result, args.json)
 
     t.set_defaults(bench_func=run_train)
+
+    a = kinds.add_parser("attention", help="forward+backward of the list-of-heads attention vs the fused one")
+    a.add_argument("--preset", default="cpu", choices=list(PRESETS), help="shape to use (default cpu)")
+    a.add_argument("--iters", type=int, default=20, help="timed iterations of each (default 20)")
+    a.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default 3)")
+    a.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    a.add_argument("--device", default="auto")
+    a.add_argument("--json", default=None, help="also write the result to this file")
+    a.set_defaults(bench_func=lambda args: _write(
+        bench_attention(args.preset, args.iters, args.warmup, args.device, args.dtype), args.json))
 
     from .evaluate import add_parsers  # bench eval, bench generate
 

@@ -129,6 +129,13 @@ PRESETS: dict[str, dict] = {
         dropout=0.1, max_iters=200, learning_rate=3e-5, min_lr=3e-6, warmup_iters=10, weight_decay=0.0,
         eval_interval=50, eval_iters=20, log_interval=10, sample_tokens=0,
     ),
+    # GPT-2 small's shape (124M) for GPU benchmarks and GPU training: use with --tokenizer gpt2 data; the
+    # benchmark pads the vocabulary to 50304 (a multiple of 64) for fast matmuls.
+    "gpt2": dict(
+        n_layer=12, n_head=12, n_embd=768, block_size=1024, batch_size=16, dropout=0.0, bias=True,
+        tokenizer="gpt2", learning_rate=6e-4, min_lr=6e-5, max_iters=5000, warmup_iters=200, beta2=0.95,
+        weight_decay=0.1, eval_interval=500, eval_iters=50, log_interval=10, dtype="bfloat16",
+    ),
     # Seconds long: for tests and the notebooks' fast mode.
     "tiny": dict(
         n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, max_iters=40, learning_rate=3e-3,
