@@ -49,10 +49,14 @@ class LanguageModel(nn.Module):
 
     context_length: int  # how many past tokens the model can look at
 
-    def next_token_logits(self, idx: torch.Tensor) -> torch.Tensor:
+    def next_token_logits(self, idx: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
         """Logits for the token after `idx`, shape `(B, vocab)`."""
         logits, _ = self(idx)
         return logits[:, -1, :]
+
+    def new_cache(self, batch_size: int, device: torch.device) -> "KVCache | None":
+        """A key/value cache for generation, or None for models that have nothing to cache."""
+        return None
 
     @torch.no_grad()
     def generate(
@@ -63,18 +67,31 @@ class LanguageModel(nn.Module):
         top_k: int | None = None,
         top_p: float | None = None,
         generator: torch.Generator | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
-        """Append `max_new_tokens` sampled tokens to `idx` (B, T); the context is cropped to the model's window."""
-        if idx.size(1) > self.context_length:
+        """Append `max_new_tokens` sampled tokens to `idx` (B, T); the context is cropped to the model's window.
+
+        With `use_cache` (and a model that has a cache) keys/values of past tokens are kept instead of
+        recomputed. Both paths give identical tokens: once the window is full, positions shift every step,
+        so the cached path re-reads the cropped window, exactly as the uncached path does.
+        """
+        window = self.context_length
+        if idx.size(1) > window:
             warnings.warn(
-                f"prompt has {idx.size(1)} tokens but the model sees at most {self.context_length}; "
-                f"only the last {self.context_length} are used",
+                f"prompt has {idx.size(1)} tokens but the model sees at most {window}; only the last {window} are used",
                 stacklevel=2,
             )
+        cache = self.new_cache(idx.size(0), idx.device) if use_cache else None
+        pending = idx[:, -window:]  # tokens the model has not read yet
         for _ in range(max_new_tokens):
-            logits = self.next_token_logits(idx[:, -self.context_length :])
-            idx_next = sample_next_token(logits, temperature, top_k, top_p, generator)
-            idx = torch.cat((idx, idx_next), dim=1)
+            if cache is None:
+                logits = self.next_token_logits(idx[:, -window:])
+            else:
+                if cache.pos + pending.size(1) > window:  # window full: start again from the last `window` tokens
+                    cache.pos, pending = 0, idx[:, -window:]
+                logits = self.next_token_logits(pending, cache)
+            pending = sample_next_token(logits, temperature, top_k, top_p, generator)
+            idx = torch.cat((idx, pending), dim=1)
         return idx
 
 
@@ -333,40 +350,9 @@ class GPT(LanguageModel):
         logits = self.lm_head(self.hidden_states(idx))
         return logits, lm_loss(logits, targets)
 
-    def next_token_logits(self, idx: torch.Tensor) -> torch.Tensor:
+    def next_token_logits(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         # Only the last position is needed when sampling, so skip the LM head everywhere else.
-        return self.lm_head(self.hidden_states(idx)[:, -1, :])
+        return self.lm_head(self.hidden_states(idx, cache)[:, -1, :])
 
-    @torch.no_grad()
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        """Sample `max_new_tokens` tokens after `idx`; `use_cache` keeps keys/values instead of recomputing them.
-
-        Both paths give identical tokens: once the window is full, positions shift every step, so the cached
-        path re-reads the (cropped) window, exactly as the uncached path does.
-        """
-        if not use_cache:
-            return super().generate(idx, max_new_tokens, temperature, top_k, top_p, generator)
-        bs = self.config.block_size
-        if idx.size(1) > bs:
-            warnings.warn(
-                f"prompt has {idx.size(1)} tokens but block_size is {bs}; only the last {bs} are used", stacklevel=2
-            )
-        dtype = self.transformer.wte.weight.dtype
-        cache = KVCache(self.config, idx.size(0), idx.device, dtype)
-        pending = idx[:, -bs:]  # tokens not yet in the cache
-        for _ in range(max_new_tokens):
-            if cache.pos + pending.size(1) > bs:  # window full: start again from the last block_size tokens
-                cache.pos, pending = 0, idx[:, -bs:]
-            logits = self.lm_head(self.hidden_states(pending, cache)[:, -1, :])
-            pending = sample_next_token(logits, temperature, top_k, top_p, generator)
-            idx = torch.cat((idx, pending), dim=1)
-        return idx
+    def new_cache(self, batch_size: int, device: torch.device) -> KVCache:
+        return KVCache(self.config, batch_size, device, self.transformer.wte.weight.dtype)
