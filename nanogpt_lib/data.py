@@ -242,4 +242,11 @@ def load_corpus(data_dir: str | Path | None = None, tokenizer: str = "char", **t
     data_dir = Path(data_dir) if data_dir else default_data_dir(tokenizer)
     if not (data_dir / "meta.json").is_file():
         prepare(data_dir, tokenizer=tokenizer, **tokenizer_kwargs)
+    wanted = tokenizer_kwargs.get("vocab_size")
+    meta = json.loads((data_dir / "meta.json").read_text())
+    if wanted and meta["vocab_size"] != wanted:  # an old preparation must not silently win over the request
+        raise ValueError(
+            f"{data_dir} was prepared with a {meta['tokenizer']} vocabulary of {meta['vocab_size']}, but "
+            f"vocab_size {wanted} was asked for; choose another data_dir or delete {data_dir} to re-prepare"
+        )
     return load_prepared(data_dir)

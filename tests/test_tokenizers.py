@@ -171,3 +171,14 @@ def test_prepare_with_trainable_tokenizers(tmp_path, name):
     ids = np.concatenate([corpus.train.numpy(), corpus.val.numpy()])
     assert corpus.tokenizer.decode(ids.tolist()) == PARAGRAPH * 30
     assert os.path.getsize(tmp_path / "data" / "train.bin") == 2 * meta["train_tokens"]
+
+
+def test_load_corpus_refuses_a_different_vocab_size(tmp_path, monkeypatch):
+    from nanogpt_lib.data import load_corpus
+
+    src = tmp_path / "input.txt"
+    src.write_text(PARAGRAPH * 30)
+    monkeypatch.setenv("NANOGPT_DATA", str(src))
+    assert load_corpus(tmp_path / "d", "bpe", vocab_size=300).vocab_size == 300
+    with pytest.raises(ValueError, match="vocab_size 320 was asked"):
+        load_corpus(tmp_path / "d", "bpe", vocab_size=320)
