@@ -1,4 +1,4 @@
-"""The `nanogpt` command: prepare | train | sample | bench.
+"""The `nanogpt` command: prepare | train | sample | bench | course | report.
 
 Every `TrainConfig` field is a `train` option (`--n_layer 6` or `--n-layer 6`); the seed project's names
 (`--n_transformers`, `--n_embed`, `--context_size`, `--n_iters`) are accepted as aliases.
@@ -68,7 +68,7 @@ def parse_strict(parser: argparse.ArgumentParser, command: argparse.ArgumentPars
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(prog="nanogpt", description="Train and sample small GPTs (nanogpt notebooks).")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,train,sample,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,train,sample,bench,course,report}")
 
     p = sub.add_parser("prepare", help="encode the corpus into train/val token files and a tokenizer")
     p.add_argument("--input", help="corpus text file (default: $NANOGPT_DATA, the cache, or a download)")
@@ -99,10 +99,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     s.add_argument("--seed", type=int, default=1337)
     s.add_argument("--device", default="auto")
 
-    from . import bench
+    from . import bench, course, report
 
     subparsers = {"prepare": p, "train": t, "sample": s}
     subparsers.update(bench.add_parser(sub))
+    subparsers.update(course.add_parser(sub))
+    subparsers.update(report.add_parser(sub))
     return parser, subparsers
 
 
@@ -189,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
             args = parse_strict(parser, subparsers[command], argv)
         else:
             args = parser.parse_args(argv)
-        handlers = {"prepare": cmd_prepare, "train": cmd_train, "sample": cmd_sample}
+        from .course import cmd_course
+        from .report import cmd_report
+
+        handlers = {"prepare": cmd_prepare, "train": cmd_train, "sample": cmd_sample, "course": cmd_course,
+                    "report": cmd_report}
         if args.command in handlers:
             handlers[args.command](args)
         else:

@@ -1,0 +1,184 @@
+"""The teaching kit: student editions fail exactly where students must write code; the website renders.
+
+An *exercise* is a solution cell (nbgrader metadata, tag `exercise`) plus the `self-check` cells after it;
+those are the "exercise cells". The teacher editions (the notebooks as committed) are executed by nbval
+with the rest of the suite, so here only the student editions run: in fast mode, with `allow_errors`, and
+then every cell's outputs are inspected.
+"""
+
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from nanogpt_lib.cli import main
+from nanogpt_lib.course import (
+    BEGIN,
+    END,
+    build_site,
+    convention_problems,
+    exercise_cells,
+    exercises,
+    notebook_paths,
+    notebook_title,
+    student_edition,
+)
+from nanogpt_lib.notebook import colab_url
+
+pytest.importorskip("nbgrader", reason="the teaching kit needs nbgrader: pip install -e '.[course]'")
+
+NOTEBOOKS = notebook_paths()
+SELF_CHECK_ERRORS = {"NameError", "AssertionError"}  # the student's names are missing, or the stub is wrong
+needs_notebooks = pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks in notebooks/ yet")
+
+
+def read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def error_name(cell) -> str | None:
+    return next((o.ename for o in cell.get("outputs", []) if o.output_type == "error"), None)
+
+
+def solution_lines(cell) -> list[str]:
+    """The non-blank lines between the solution markers of a teacher cell."""
+    body = cell.source.split(BEGIN, 1)[1].split(END, 1)[0]
+    return [line.strip() for line in body.splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------------------- conventions
+def test_convention_problems_are_found():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(f"x = 1\n{BEGIN}\nx = 2\n{END}"),  # markers without nbgrader metadata
+        nbformat.v4.new_code_cell("assert x == 2", metadata={"tags": ["self-check"]}),  # follows no exercise
+    ])
+    problems = convention_problems(nb, "demo")
+    assert any("cell 0" in p and "metadata" in p for p in problems)
+    assert any("cell 1" in p and "does not follow an exercise" in p for p in problems)
+    with pytest.raises(ValueError, match="cannot make a student edition"):
+        student_edition(nb, "demo")
+
+
+@needs_notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_follows_the_exercise_conventions(path):
+    assert convention_problems(read(path), path.name) == []
+
+
+@needs_notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_edition_hides_solutions_and_keeps_the_rest(path):
+    teacher = read(path)
+    student = student_edition(teacher, path.name)
+    in_exercise = exercise_cells(teacher)
+    assert len(student.cells) == len(teacher.cells)
+    for i, (t, s) in enumerate(zip(teacher.cells, student.cells)):
+        if i in exercises(teacher):
+            assert s.source.endswith("# YOUR CODE HERE\nraise NotImplementedError()")
+            assert not set(solution_lines(t)) & {line.strip() for line in s.source.splitlines()}
+            assert "source_hidden" not in s.metadata.get("jupyter", {})  # students see the stub
+        if i in in_exercise:
+            assert s.get("outputs", []) == []
+        else:
+            assert s == t, f"cell {i} of {path.name} changed in the student edition"
+
+
+@needs_notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_edition_fails_only_in_exercise_cells(path, tmp_path):
+    from nbclient import NotebookClient
+
+    student = student_edition(read(path), path.name)
+    groups = exercises(student)
+    if not groups:
+        pytest.skip(f"{path.name} has no exercises: its student edition is the teacher edition nbval runs")
+    # The kernel inherits NANOGPT_FAST=1 from conftest.py; tmp_path keeps anything it writes out of the repo.
+    NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = {i: error_name(c) for i, c in enumerate(student.cells) if c.cell_type == "code" and error_name(c)}
+    for solution, checks in groups.items():
+        assert errors.get(solution) == "NotImplementedError", f"{path.name} cell {solution}: {errors.get(solution)}"
+        for i in checks:
+            assert errors.get(i) in SELF_CHECK_ERRORS, f"{path.name} self-check cell {i} gave {errors.get(i)}"
+    elsewhere = {i: e for i, e in errors.items() if i not in exercise_cells(student)}
+    assert not elsewhere, f"{path.name}: cells outside the exercises fail without the solutions: {elsewhere}"
+
+
+@needs_notebooks
+def test_cli_writes_student_editions(tmp_path, capsys):
+    assert main(["course", "student-edition", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+    assert str(tmp_path / NOTEBOOKS[0].name) in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------ website
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    pytest.importorskip("jupyter_book", reason="the website needs jupyter-book<2: pip install -e '.[course]'")
+    return build_site(tmp_path_factory.mktemp("site"))
+
+
+class PageParser(HTMLParser):
+    """Collects the text of <h1> elements and the src of <img> elements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.h1, self.images, self._in_h1 = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_h1 = self._in_h1 or tag == "h1"
+        if tag == "h1":
+            self.h1.append("")
+        if tag == "img":
+            self.images.append(dict(attrs).get("src", ""))
+
+    def handle_endtag(self, tag):
+        self._in_h1 = self._in_h1 and tag != "h1"
+
+    def handle_data(self, data):
+        if self._in_h1:
+            self.h1[-1] += data
+
+
+def browser() -> str | None:
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+
+def dump_dom(exe: str, page: Path, profile: Path) -> str:
+    """The page's DOM after a headless browser loaded it (and ran its scripts), offline."""
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--dump-dom", page.as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "</html>" in done.stdout, f"{exe} could not load {page}:\n{done.stderr[-2000:]}"
+    return done.stdout
+
+
+@needs_notebooks
+def test_landing_page_lists_the_series_with_colab_links(site):
+    intro = (site / "intro.html").read_text()
+    for path in NOTEBOOKS:
+        assert (site / "notebooks" / f"{path.stem}.html").is_file()
+        assert f'href="notebooks/{path.stem}.html"' in intro
+        assert colab_url(path.name) in intro
+    assert 'href="teaching.html"' in intro
+
+
+@needs_notebooks
+def test_notebook_pages_render_title_and_plot_in_a_browser(site, tmp_path):
+    exe = browser()
+    if exe is None:
+        pytest.skip("no headless browser (chromium) on this machine: apt-get install -y chromium")
+    for path in NOTEBOOKS:
+        page = site / "notebooks" / f"{path.stem}.html"
+        parsed = PageParser()
+        parsed.feed(dump_dom(exe, page, tmp_path / "profile"))
+        title = notebook_title(read(path), path.stem)
+        assert any(title in h for h in parsed.h1), f"{page.name}: title {title!r} not in {parsed.h1}"
+        # A plot: an image the site itself holds (not the remote Colab badge), a real PNG file.
+        plots = [(page.parent / src).resolve() for src in parsed.images if "_images/" in src]
+        assert any(p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots), (
+            f"{page.name} shows no plot; is {path.name} committed with its outputs?")
