@@ -93,6 +93,8 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
     from .train import History, sample_text
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if readme:
+        section_bounds(Path(readme).read_text(), readme)  # fail before the work, not after it
     ckpt_path = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "ckpt.pt"
     if not ckpt_path.is_file() or not (run_dir / "history.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished run folder: it needs ckpt.pt (or best.pt) and "
@@ -182,13 +184,19 @@ def markdown_snippet(report: dict, img_dir: str) -> str:
     ])
 
 
-def replace_section(readme: Path, body: str) -> None:
-    """Put `body` between the README's pictures markers (they must be there already)."""
-    text = readme.read_text()
+def section_bounds(text: str, readme: str | Path) -> tuple[int, int]:
+    """Where the pictures section's body starts and ends in a README's `text`."""
     start, end = text.find(SECTION_START), text.find(SECTION_END)
     if start < 0 or end < start:
         raise ValueError(f"{readme} has no {SECTION_START} ... {SECTION_END} block to fill in")
-    readme.write_text(text[: start + len(SECTION_START)] + "\n" + body + text[end:])
+    return start + len(SECTION_START), end
+
+
+def replace_section(readme: Path, body: str) -> None:
+    """Put `body` between the README's pictures markers (they must be there already)."""
+    text = readme.read_text()
+    start, end = section_bounds(text, readme)
+    readme.write_text(text[:start] + "\n" + body + text[end:])
 
 
 def add_parser(sub) -> dict[str, argparse.ArgumentParser]:

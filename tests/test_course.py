@@ -86,25 +86,48 @@ def test_student_edition_hides_solutions_and_keeps_the_rest(path):
             assert s == t, f"cell {i} of {path.name} changed in the student edition"
 
 
+def wrong_failures(student, cwd: Path) -> list[str]:
+    """Execute a student edition (errors allowed) and list every cell that fails where it should not, or
+    does not fail where it should: solution cells must raise NotImplementedError, their self-checks must
+    fail, and every other cell must run."""
+    from nbclient import NotebookClient
+
+    # The kernel inherits NANOGPT_FAST=1 from conftest.py; `cwd` keeps anything it writes out of the repo.
+    NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    errors = {i: error_name(c) for i, c in enumerate(student.cells) if c.cell_type == "code" and error_name(c)}
+    wrong = []
+    for solution, checks in exercises(student).items():
+        if errors.get(solution) != "NotImplementedError":
+            wrong.append(f"solution cell {solution}: {errors.get(solution) or 'no error'}")
+        wrong += [f"self-check cell {i}: {errors.get(i) or 'no error'}" for i in checks
+                  if errors.get(i) not in SELF_CHECK_ERRORS]
+    in_exercise = exercise_cells(student)
+    wrong += [f"cell {i} (not an exercise): {e}" for i, e in errors.items() if i not in in_exercise]
+    return wrong
+
+
+def test_a_cell_that_needs_a_solution_is_caught(tmp_path):
+    cell = nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("x = 1"),
+        cell(f"# y: int\n{BEGIN}\ny = x + 1\n{END}", metadata={
+            "nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "t", "schema_version": 3},
+            "tags": ["exercise"]}),
+        cell("assert y == 2", metadata={"tags": ["self-check"]}),
+        cell("print(y)"),  # uses the student's answer outside the exercise: the student edition breaks here
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    assert wrong_failures(student_edition(nb), tmp_path) == ["cell 3 (not an exercise): NameError"]
+
+
 @needs_notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_student_edition_fails_only_in_exercise_cells(path, tmp_path):
-    from nbclient import NotebookClient
-
     student = student_edition(read(path), path.name)
-    groups = exercises(student)
-    if not groups:
+    if not exercises(student):
         pytest.skip(f"{path.name} has no exercises: its student edition is the teacher edition nbval runs")
-    # The kernel inherits NANOGPT_FAST=1 from conftest.py; tmp_path keeps anything it writes out of the repo.
-    NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = {i: error_name(c) for i, c in enumerate(student.cells) if c.cell_type == "code" and error_name(c)}
-    for solution, checks in groups.items():
-        assert errors.get(solution) == "NotImplementedError", f"{path.name} cell {solution}: {errors.get(solution)}"
-        for i in checks:
-            assert errors.get(i) in SELF_CHECK_ERRORS, f"{path.name} self-check cell {i} gave {errors.get(i)}"
-    elsewhere = {i: e for i, e in errors.items() if i not in exercise_cells(student)}
-    assert not elsewhere, f"{path.name}: cells outside the exercises fail without the solutions: {elsewhere}"
+    assert wrong_failures(student, tmp_path) == [], f"{path.name}: see the cells listed"
 
 
 @needs_notebooks
