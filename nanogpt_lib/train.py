@@ -312,7 +312,14 @@ def train(
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir: the folder whose ckpt.pt should be continued")
 
-    corpus = corpus or load_corpus(cfg.data_dir or None, cfg.tokenizer, vocab_size=cfg.vocab_size_target or None)
+    if corpus is None:
+        # Under torchrun the first process of each machine prepares missing token files while the others wait,
+        # so they never write the same files at once.
+        if distributed and info.local_rank != 0:
+            dist.barrier()
+        corpus = load_corpus(cfg.data_dir or None, cfg.tokenizer, vocab_size=cfg.vocab_size_target or None)
+        if distributed and info.local_rank == 0:
+            dist.barrier()
     for split in ("train", "val"):
         n = len(getattr(corpus, split))
         if n <= cfg.block_size:

@@ -7,6 +7,7 @@ does). If DDP did not all-reduce, or accumulated wrongly, rank 0's weights would
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -36,10 +37,10 @@ def data_dir(tmp_path_factory) -> Path:
     return root / "data"
 
 
-def torchrun(*args: str) -> subprocess.CompletedProcess:
+def torchrun(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Launch `args` on 2 CPU processes with the same Python that runs the tests."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 def reference_weights(cfg: TrainConfig, data_dir: Path) -> dict[str, torch.Tensor]:
@@ -69,11 +70,13 @@ def assert_matches_reference(ckpt: dict, data_dir: Path) -> None:
 
 
 def test_two_processes_average_gradients_like_one_big_batch(data_dir, tmp_path):
-    out = tmp_path / "run"
-    run = torchrun("-m", "nanogpt_lib", "train", "--preset", "tiny", "--data_dir", str(data_dir),
+    out, fresh = tmp_path / "run", tmp_path / "data"
+    # the token files do not exist yet: one process prepares them while the other waits
+    run = torchrun("-m", "nanogpt_lib", "train", "--preset", "tiny", "--data_dir", str(fresh),
                    "--out-dir", str(out), "--max_iters", "6", "--grad_accum_steps", "2", "--eval_iters", "2",
-                   "--seed", "7", "--no-progress")
+                   "--seed", "7", "--no-progress", env={"NANOGPT_DATA": str(data_dir.parent / "input.txt")})
     assert run.returncode == 0, run.stderr[-3000:]
+    assert (fresh / "train.bin").read_bytes() == (data_dir / "train.bin").read_bytes()
     # rank 0 alone logs, evaluates and reports; one run folder with one latest checkpoint
     assert run.stdout.count("step 6: train loss") == 1
     assert run.stdout.count("done: 6 steps") == 1
@@ -84,7 +87,7 @@ def test_two_processes_average_gradients_like_one_big_batch(data_dir, tmp_path):
     # each rank sampled its own batches: the two saved sampler states differ
     first, second = ckpt["rng"]["sampler_ranks"]
     assert not torch.equal(first, second)
-    assert_matches_reference(ckpt, data_dir)
+    assert_matches_reference(ckpt, fresh)
 
 
 def test_stop_on_one_rank_then_resume_matches_uninterrupted_run(data_dir, tmp_path):
