@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import TypeVar
 
+import matplotlib
+
 from .config import TrainConfig, get_config
 
 REPO_URL = "https://github.com/nanogpt-notebooks/nanogpt-notebooks"
@@ -43,17 +45,45 @@ def notebook_config(preset: str = "cpu", **overrides) -> TrainConfig:
     return get_config("tiny", **keep)
 
 
-def setup(seed: int = 1337) -> dict:
-    """Seed everything, use a readable plot style, and report where we run (fast mode, device, corpus)."""
+def colab_url(notebook: str) -> str:
+    """The "Open in Colab" link of `notebook` (a file name in `notebooks/`), derived from `REPO_URL`."""
+    owner_repo = REPO_URL.removeprefix("https://github.com/").removesuffix(".git").strip("/")
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{notebook}"
+
+
+def setup(seed: int = 1337, dpi: int = 80) -> None:
+    """Seed everything, set up readable, small inline figures, and report where we run (mode, device, corpus).
+
+    In a notebook the figures are PNGs at `dpi` dots per inch, so notebooks saved with outputs stay small.
+    Returns nothing, so a cell ending in `setup()` shows only the one status line.
+    """
+    import random
+    import warnings
+
     import torch
 
     from .data import load_text
 
+    random.seed(seed)
     torch.manual_seed(seed)
+    _configure_inline_figures(dpi)
+    # Without ipywidgets, tqdm falls back to a text progress bar: say nothing about it.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     text = load_text()
-    info = {"fast_mode": is_fast(), "torch": torch.__version__, "cuda": torch.cuda.is_available(),
-            "corpus_chars": len(text)}
-    mode = "FAST mode (tiny settings)" if info["fast_mode"] else "full settings"
-    print(f"nanogpt_lib ready: {mode}; torch {info['torch']}; "
-          f"{'GPU' if info['cuda'] else 'CPU'}; corpus {info['corpus_chars']:,} characters")
-    return info
+    mode = "FAST mode (tiny settings)" if is_fast() else "full settings"
+    device = "GPU" if torch.cuda.is_available() else "CPU"
+    print(f"nanogpt_lib ready: {mode}; torch {torch.__version__}; {device}; corpus {len(text):,} characters")
+
+
+def _configure_inline_figures(dpi: int) -> None:
+    """In a notebook, show figures as PNG at `dpi` (importing pyplot first, so the inline backend is set up)."""
+    import matplotlib.pyplot as plt  # noqa: F401  (activates the notebook's backend before we set the dpi)
+
+    matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi})
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("png")
