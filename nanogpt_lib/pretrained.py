@@ -72,12 +72,18 @@ def config_to_hf(config: GPTConfig, eot_id: int | None = None) -> dict:
 def read_hf_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     """The tensors of `model.safetensors`, or of `pytorch_model.bin` loaded with weights_only=True."""
     if (folder / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-
-        return load_file(folder / "model.safetensors")
+        return _safetensors().load_file(folder / "model.safetensors")
     if (folder / "pytorch_model.bin").is_file():
         return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
     raise FileNotFoundError(f"{folder} has no model.safetensors or pytorch_model.bin")
+
+
+def _safetensors():
+    try:
+        import safetensors.torch
+    except ImportError:
+        raise ImportError("GPT-2 folders are read and written with safetensors: pip install 'nanogpt-notebooks[hf]'") from None
+    return safetensors.torch
 
 
 def hf_to_ours(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -186,8 +192,6 @@ def save_pretrained(model: GPT, folder: str | Path, tokenizer: Tokenizer | None 
     A bias=False model is written with zero biases: the same function, in GPT-2's layout. With a
     `tokenizer`, it is saved beside the weights as `nanogpt_tokenizer.json`.
     """
-    from safetensors.torch import save_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -200,7 +204,7 @@ def save_pretrained(model: GPT, folder: str | Path, tokenizer: Tokenizer | None 
             if isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm)) and module_name != "lm_head":
                 out_features = module.weight.shape[0]
                 tensors[f"{module_name}.bias"] = torch.zeros(out_features)
-    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    _safetensors().save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
     eot = tokenizer.eot_id if tokenizer is not None else None
     (folder / "config.json").write_text(json.dumps(config_to_hf(model.config, eot), indent=2))
     if tokenizer is not None:
