@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import heapq
 import io
+import itertools
 import json
 from pathlib import Path
 from typing import Iterable
@@ -143,15 +144,10 @@ def _split_regex():
 def pair_counts(words: Iterable[list[int]], counts: Iterable[int] | None = None) -> dict[Pair, int]:
     """How often each adjacent pair of ids occurs, summed over `words` (each weighted by its count)."""
     stats: dict[Pair, int] = {}
-    for word, n in zip(words, counts if counts is not None else _ones()):
+    for word, n in zip(words, counts if counts is not None else itertools.repeat(1)):
         for pair in zip(word, word[1:]):
             stats[pair] = stats.get(pair, 0) + n
     return stats
-
-
-def _ones():
-    while True:
-        yield 1
 
 
 def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
