@@ -6,8 +6,9 @@ Conventions the notebooks follow (nbgrader's):
   solution is written between `### BEGIN SOLUTION` and `### END SOLUTION`, after the prompt comments.
 - Its self-check cells are ordinary `assert` cells tagged `self-check`, after the solution cell.
 - **An exercise** is the solution cell plus the `self-check` cells that follow it (markdown cells may sit in
-  between). These are the "exercise cells": in a student edition the solution cell raises
-  `NotImplementedError` and its self-checks fail until the student writes the code.
+  between). These are the "exercise cells": in a student edition the stub raises `NotImplementedError`
+  (in the solution cell, or, when the stub sits inside a `def`, in the self-check that calls it) and the
+  self-checks fail until the student writes the code. No other cell may depend on an exercise's answer.
 
 `student_edition` uses nbgrader's own `ClearSolutions` preprocessor, so the result is what `nbgrader
 generate_assignment` would produce for these cells. `build_site` stages `docs/` and the notebooks into one

@@ -1,11 +1,12 @@
 """The teaching kit: student editions fail exactly where students must write code; the website renders.
 
 An *exercise* is a solution cell (nbgrader metadata, tag `exercise`) plus the `self-check` cells after it;
-those are the "exercise cells". The teacher editions (the notebooks as committed) are executed by nbval
+those are the "exercise cells" (see `wrong_failures` for how each may fail). The teacher editions (the notebooks as committed) are executed by nbval
 with the rest of the suite, so here only the student editions run: in fast mode, with `allow_errors`, and
 then every cell's outputs are inspected.
 """
 
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -31,7 +32,7 @@ from nanogpt_lib.notebook import colab_url
 pytest.importorskip("nbgrader", reason="the teaching kit needs nbgrader: pip install -e '.[course]'")
 
 NOTEBOOKS = notebook_paths()
-SELF_CHECK_ERRORS = {"NameError", "AssertionError"}  # the student's names are missing, or the stub is wrong
+FOLLOW_ON_ERRORS = {"NotImplementedError", "NameError", "AssertionError"}  # what a missing answer causes
 needs_notebooks = pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks in notebooks/ yet")
 
 
@@ -77,7 +78,7 @@ def test_student_edition_hides_solutions_and_keeps_the_rest(path):
     assert len(student.cells) == len(teacher.cells)
     for i, (t, s) in enumerate(zip(teacher.cells, student.cells)):
         if i in exercises(teacher):
-            assert s.source.endswith("# YOUR CODE HERE\nraise NotImplementedError()")
+            assert re.search(r"^( *)# YOUR CODE HERE\n\1raise NotImplementedError\(\)$", s.source, re.M), s.source
             assert not set(solution_lines(t)) & {line.strip() for line in s.source.splitlines()}
             assert "source_hidden" not in s.metadata.get("jupyter", {})  # students see the stub
         if i in in_exercise:
@@ -88,8 +89,12 @@ def test_student_edition_hides_solutions_and_keeps_the_rest(path):
 
 def wrong_failures(student, cwd: Path) -> list[str]:
     """Execute a student edition (errors allowed) and list every cell that fails where it should not, or
-    does not fail where it should: solution cells must raise NotImplementedError, their self-checks must
-    fail, and every other cell must run."""
+    does not fail where it should.
+
+    In each exercise the first error must be the stub's NotImplementedError: in the solution cell itself,
+    or, when the stub sits inside a `def`, in the self-check that calls it. Later cells of the exercise may
+    only fail for lack of the answer (NameError, AssertionError, NotImplementedError). Every other cell must run.
+    """
     from nbclient import NotebookClient
 
     # The kernel inherits NANOGPT_FAST=1 from conftest.py; `cwd` keeps anything it writes out of the repo.
@@ -98,10 +103,12 @@ def wrong_failures(student, cwd: Path) -> list[str]:
     errors = {i: error_name(c) for i, c in enumerate(student.cells) if c.cell_type == "code" and error_name(c)}
     wrong = []
     for solution, checks in exercises(student).items():
-        if errors.get(solution) != "NotImplementedError":
-            wrong.append(f"solution cell {solution}: {errors.get(solution) or 'no error'}")
-        wrong += [f"self-check cell {i}: {errors.get(i) or 'no error'}" for i in checks
-                  if errors.get(i) not in SELF_CHECK_ERRORS]
+        failed = [i for i in (solution, *checks) if i in errors]
+        if not failed or errors[failed[0]] != "NotImplementedError":
+            first = f"cell {failed[0]}: {errors[failed[0]]}" if failed else "no error at all"
+            wrong.append(f"exercise at cell {solution}: first error should be NotImplementedError, got {first}")
+        wrong += [f"exercise at cell {solution}, cell {i}: {errors[i]}" for i in failed[1:]
+                  if errors[i] not in FOLLOW_ON_ERRORS]
     in_exercise = exercise_cells(student)
     wrong += [f"cell {i} (not an exercise): {e}" for i, e in errors.items() if i not in in_exercise]
     return wrong
@@ -127,7 +134,8 @@ def test_student_edition_fails_only_in_exercise_cells(path, tmp_path):
     student = student_edition(read(path), path.name)
     if not exercises(student):
         pytest.skip(f"{path.name} has no exercises: its student edition is the teacher edition nbval runs")
-    assert wrong_failures(student, tmp_path) == [], f"{path.name}: see the cells listed"
+    wrong = wrong_failures(student, tmp_path)
+    assert not wrong, f"{path.name}, student edition:\n" + "\n".join(wrong)
 
 
 @needs_notebooks
