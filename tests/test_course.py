@@ -203,13 +203,16 @@ def test_notebook_pages_render_title_and_plot_in_a_browser(site, tmp_path):
     exe = browser()
     if exe is None:
         pytest.skip("no headless browser (chromium) on this machine: apt-get install -y chromium")
+    problems = []
     for path in NOTEBOOKS:
         page = site / "notebooks" / f"{path.stem}.html"
         parsed = PageParser()
         parsed.feed(dump_dom(exe, page, tmp_path / "profile"))
         title = notebook_title(read(path), path.stem)
-        assert any(title in h for h in parsed.h1), f"{page.name}: title {title!r} not in {parsed.h1}"
+        if not any(title in h for h in parsed.h1):
+            problems.append(f"{page.name}: title {title!r} not among the headings {parsed.h1}")
         # A plot: an image the site itself holds (not the remote Colab badge), a real PNG file.
         plots = [(page.parent / src).resolve() for src in parsed.images if "_images/" in src]
-        assert any(p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots), (
-            f"{page.name} shows no plot; is {path.name} committed with its outputs?")
+        if not any(p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots):
+            problems.append(f"{page.name} shows no plot: is {path.name} committed with its outputs?")
+    assert not problems, "\n".join(problems)
