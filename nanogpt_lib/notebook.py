@@ -52,7 +52,7 @@ def colab_url(notebook: str) -> str:
 
 
 def setup(seed: int = 1337, dpi: int = 80) -> None:
-    """Seed everything, set up readable, small inline figures, and report where we run (mode, device, corpus).
+    """Seed everything, set up small inline figures, and report where we run (mode, device, corpus).
 
     In a notebook the figures are PNGs at `dpi` dots per inch, so notebooks saved with outputs stay small.
     Returns nothing, so a cell ending in `setup()` shows only the one status line.
@@ -66,6 +66,10 @@ def setup(seed: int = 1337, dpi: int = 80) -> None:
 
     random.seed(seed)
     torch.manual_seed(seed)
+    if is_fast():
+        # Fast mode's models are too small to gain from several threads, and tests often run side by side:
+        # one thread each is faster than threads fighting over the cores.
+        torch.set_num_threads(1)
     _configure_inline_figures(dpi)
     # Without ipywidgets, tqdm falls back to a text progress bar: say nothing about it.
     warnings.filterwarnings("ignore", message="IProgress not found")
