@@ -30,7 +30,7 @@ from .config import TrainConfig
 from .model import GPT, BigramLanguageModel
 
 BIGRAM_LR = 1e-2  # a lookup table learns well at the rate notebook 01 uses; the GPT's rate is too slow for it
-ATTENTION_PROMPT = "ROMEO:\nBut soft! what light through yonder window breaks?"
+ATTENTION_PROMPT = "ROMEO:\nBut soft! what light"  # short enough to label every character
 SAMPLE_PROMPT, SAMPLE_TOKENS, SAMPLE_TEMPERATURE, SAMPLE_SEED = "ROMEO:", 250, 0.8, 1337
 SECTION_START, SECTION_END = "<!-- SECTION:pictures -->", "<!-- /SECTION:pictures -->"
 
