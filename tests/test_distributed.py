@@ -97,6 +97,8 @@ def test_stop_on_one_rank_then_resume_matches_uninterrupted_run(data_dir, tmp_pa
                        "--signal-rank", "1", "--signal-at", "2")
     assert stopped.returncode != 0, "the stopped run should report its interruption"
     assert "exitcode  : 130" in stopped.stderr, stopped.stderr[-3000:]
+    assert "a signal (on another rank) received: stopped after step 3" in stopped.stdout  # rank 0's report
+    assert "Resume with the same torchrun command" in stopped.stdout
     assert load_checkpoint(out / "ckpt.pt")["step"] == 3
     assert not (out / "history.json").exists()  # written only when a run completes
 
