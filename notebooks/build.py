@@ -640,7 +640,7 @@ NB02 = "02_self_attention", [
         library's `train`, then draw its attention weights on a line of the validation text.
     """),
     code("""
-        from nanogpt_lib import History, load_corpus, notebook_config, plot_attention, train
+        from nanogpt_lib import load_corpus, notebook_config, plot_attention, train
 
 
         class OneHeadLM(nn.Module):
