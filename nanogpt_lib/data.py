@@ -132,7 +132,7 @@ def get_batch(
         )
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
     windows = data[starts[:, None] + torch.arange(block_size + 1)]  # one gather for the whole batch
-    x, y = windows[:, :-1], windows[:, 1:]
+    x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # contiguous: .view() works on them
     device = torch.device(device)
     if device.type == "cuda":  # pinned memory lets the copy overlap with compute
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)

@@ -48,6 +48,7 @@ class LanguageModel(nn.Module):
     """Anything that maps token ids `(B, T)` to next-token logits `(B, T, vocab)` can generate text."""
 
     context_length: int  # how many past tokens the model can look at
+    warn_on_crop = True  # say so when a prompt is cut to the window (a bigram model always reads one token)
 
     def next_token_logits(self, idx: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
         """Logits for the token after `idx`, shape `(B, vocab)`."""
@@ -76,7 +77,7 @@ class LanguageModel(nn.Module):
         so the cached path re-reads the cropped window, exactly as the uncached path does.
         """
         window = self.context_length
-        if idx.size(1) > window:
+        if idx.size(1) > window and self.warn_on_crop:
             warnings.warn(
                 f"prompt has {idx.size(1)} tokens but the model sees at most {window}; only the last {window} are used",
                 stacklevel=2,
@@ -106,6 +107,7 @@ class BigramLanguageModel(LanguageModel):
     """Step 1: each token predicts the next from a lookup table, ignoring everything before it."""
 
     context_length = 1
+    warn_on_crop = False
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()

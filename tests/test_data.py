@@ -109,6 +109,7 @@ def test_get_batch_targets_are_shifted_inputs():
     x, y = get_batch(data_, batch_size=4, block_size=8, generator=torch.Generator().manual_seed(0))
     assert x.shape == y.shape == (4, 8)
     assert torch.equal(y, x + 1)  # data is 0..99, so "the next token" is +1
+    assert x.is_contiguous() and y.is_contiguous()  # so students can call .view(-1) on them
 
 
 def test_get_batch_is_reproducible_and_checks_length():
