@@ -29,7 +29,15 @@ from .model import (
 )
 from .notebook import REPO_URL, is_fast, notebook_config, pick
 from .plot import LiveLossPlot, plot_attention, plot_losses, plot_lr, plot_runs
-from .tokenizers import CharTokenizer, Tokenizer, get_tokenizer, load_tokenizer
+from .tokenizers import (
+    BPETokenizer,
+    CharTokenizer,
+    SentencePieceTokenizer,
+    TiktokenTokenizer,
+    Tokenizer,
+    get_tokenizer,
+    load_tokenizer,
+)
 from .train import (
     History,
     RunExistsError,
