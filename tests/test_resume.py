@@ -136,7 +136,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_corpus):
     assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
 
 
-def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, sig):
+    """SIGTERM (a closing runtime) and SIGINT (Ctrl-C) both stop after a step, save, and print the way back."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "nanogpt_lib", "train", "--preset", "tiny", "--max_iters", "100000",
@@ -145,10 +147,10 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     deadline = time.time() + 120
     while not (out / "ckpt.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
-    assert "SIGTERM received" in output and f"--out-dir {out} --resume" in output
+    assert f"{sig.name} received" in output and f"--out-dir {out} --resume" in output
     step = load_checkpoint(out / "ckpt.pt")["step"]
     assert step > 0
     resumed = subprocess.run([sys.executable, "-m", "nanogpt_lib", "train", "--out-dir", str(out), "--resume",
