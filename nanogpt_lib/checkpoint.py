@@ -17,7 +17,8 @@ loads with `torch.load(..., weights_only=True)` (no arbitrary pickle code runs).
 | `tokenizer`    | the tokenizer as a dict (`{"kind": ..., ...}`)                              |
 | `history`      | the run's history so far (`History.to_dict()`)                              |
 | `rng`          | `torch_cpu` (ByteTensor), `torch_cuda` (list of ByteTensors), `sampler`     |
-|                | (the batch sampler's generator state) — everything random during training   |
+|                | (the batch sampler's generator state) — everything random during training — |
+|                | for rank 0, and `ranks`: the same three for every rank (one entry alone)    |
 
 Python's `random` and numpy are not used during training, so their states are not stored.
 

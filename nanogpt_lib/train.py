@@ -328,8 +328,10 @@ def train(
                 "use a smaller block_size or more data"
             )
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = model if model is not None else build_model(cfg, corpus.vocab_size)
+    if distributed:
+        torch.manual_seed(cfg.seed + info.rank)  # but each rank its own dropout masks
     if ckpt is not None:
         if ckpt["tokenizer"] != {"kind": corpus.tokenizer.kind, **corpus.tokenizer.to_dict()}:
             raise CheckpointError(f"cannot resume {out_dir / 'ckpt.pt'}: it was trained with a different tokenizer")
@@ -346,25 +348,21 @@ def train(
         if ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         history, start, best_val = History.from_dict(ckpt["history"]), ckpt["step"], ckpt["best_val_loss"]
-        sampler_state = restore_rng_state(ckpt["rng"])
-        per_rank = ckpt["rng"].get("sampler_ranks", [])
+        # Each rank continues its own random streams (dropout, batches). A rank the saved run did not have
+        # (more processes now) keeps its fresh seed + rank streams, so it does not repeat another rank's.
+        per_rank = ckpt["rng"].get("ranks", [ckpt["rng"]])
         if info.rank < len(per_rank):
-            sampler.load_state_dict({"generator": per_rank[info.rank]})
-        elif info.rank == 0:  # a checkpoint written before per-rank states were stored
-            sampler.load_state_dict(sampler_state)
-        # A rank the saved run did not have (more processes now) keeps its fresh seed + rank stream, so it
-        # does not repeat another rank's batches.
+            sampler.load_state_dict(restore_rng_state(per_rank[info.rank]))
 
     step_model = torch.compile(model) if cfg.compile else model
     if distributed:
         step_model = DDP(step_model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def checkpoint_dict(step: int) -> dict:
-        sampler_ranks = [sampler.generator.get_state()]
+        ranks = [rng_state(sampler.state_dict())]
         if distributed:
-            gathered = [None] * info.world_size
-            dist.all_gather_object(gathered, sampler.generator.get_state())
-            sampler_ranks = gathered
+            ranks = [None] * info.world_size
+            dist.all_gather_object(ranks, rng_state(sampler.state_dict()))
         return {
             "format": FORMAT, "version": VERSION, "step": step, "model": model.state_dict(),
             "model_config": model.config.to_dict() if isinstance(model, GPT) else {},
@@ -372,7 +370,7 @@ def train(
             "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "best_val_loss": best_val,
             "tokenizer": {"kind": corpus.tokenizer.kind, **corpus.tokenizer.to_dict()},
             "history": history.to_dict(),
-            "rng": {**rng_state(sampler.state_dict()), "sampler_ranks": sampler_ranks},
+            "rng": {**ranks[0], "ranks": ranks},
         }
 
     def save(step: int, improved: bool) -> None:

@@ -84,9 +84,10 @@ def test_two_processes_average_gradients_like_one_big_batch(data_dir, tmp_path):
         "best.pt", "ckpt.pt", "config.json", "history.json", "loss.png", "tokenizer.json"]
     ckpt = load_checkpoint(out / "ckpt.pt")
     assert ckpt["step"] == 6
-    # each rank sampled its own batches: the two saved sampler states differ
-    first, second = ckpt["rng"]["sampler_ranks"]
-    assert not torch.equal(first, second)
+    # each rank has its own batches and dropout masks: the two saved random states differ
+    first, second = ckpt["rng"]["ranks"]
+    assert not torch.equal(first["sampler"], second["sampler"])
+    assert not torch.equal(first["torch_cpu"], second["torch_cpu"])
     assert_matches_reference(ckpt, fresh)
 
 
