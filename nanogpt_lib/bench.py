@@ -7,6 +7,7 @@ model FLOPs utilisation (MFU) and peak memory, as the median over the timed iter
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import platform
 import resource
@@ -149,7 +150,8 @@ def bench_attention(preset: str = "cpu", iters: int = 20, warmup: int = 3, devic
     torch.manual_seed(0)
     modules = {
         "heads_loop": MultiHeadAttention(C, H, T, dropout=0.0, bias=cfg.bias).to(dev),
-        "fused_sdpa": CausalSelfAttention(cfg.model_config(vocab_size=1)).to(dev),
+        # both without dropout: the comparison is about the attention arithmetic, not dropout's code paths
+        "fused_sdpa": CausalSelfAttention(dataclasses.replace(cfg.model_config(vocab_size=1), dropout=0.0)).to(dev),
     }
     x = torch.randn(B, T, C, device=dev, requires_grad=True)
 
