@@ -218,6 +218,45 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
     return model
 
 
+def optimizer_step(step_model: torch.nn.Module, model: torch.nn.Module, sampler: BatchSampler,
+                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: TrainConfig,
+                   device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """One optimizer step over `grad_accum_steps` micro-batches; returns the mean loss, still on the device.
+
+    `step_model` is what runs forward/backward (maybe compiled and/or DDP-wrapped); `model` owns the weights.
+    """
+    step_loss = torch.zeros((), device=device)
+    for micro in range(cfg.grad_accum_steps):
+        x, y = sampler()
+        # DDP averages gradients across ranks during backward; only do it on the last micro-step.
+        last_micro = micro == cfg.grad_accum_steps - 1
+        sync = step_model.no_sync() if isinstance(step_model, DDP) and not last_micro else nullcontext()
+        with sync:
+            with autocast(device, dtype):
+                loss = step_model(x, y)[1] / cfg.grad_accum_steps
+            scaler.scale(loss).backward()  # float16: scale the loss up so small gradients do not underflow
+        step_loss += loss.detach()
+    if cfg.grad_clip > 0:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return step_loss
+
+
+def write_history(history: History, out_dir: Path) -> None:
+    """`history.json` and the `loss.png` picture of it, in the run folder."""
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_losses
+
+    history.save(out_dir / "history.json")
+    fig = plot_losses(history)
+    fig.savefig(out_dir / "loss.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
 @dataclass
 class DistInfo:
     """Where this process sits in a torchrun job (rank 0 of 1 when not distributed)."""
@@ -404,24 +443,7 @@ def train(
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            step_loss = torch.zeros((), device=device)
-            for micro in range(cfg.grad_accum_steps):
-                x, y = sampler()
-                # DDP averages gradients across ranks during backward; only do it on the last micro-step.
-                last_micro = micro == cfg.grad_accum_steps - 1
-                sync = step_model.no_sync() if distributed and not last_micro else nullcontext()
-                with sync:
-                    with autocast(device, dtype):
-                        loss = step_model(x, y)[1] / cfg.grad_accum_steps
-                    scaler.scale(loss).backward()
-                step_loss += loss.detach()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            pending.append(step_loss)
+            pending.append(optimizer_step(step_model, model, sampler, optimizer, scaler, cfg, device, dtype))
             history.step.append(step)
             history.lr.append(lr)
             bar.update(1)
@@ -490,14 +512,7 @@ def train(
             t_interval = time.time()  # logging, sampling and eval time do not count against tokens/s
     bar.close()
     if out_dir is not None and info.is_master:
-        history.save(out_dir / "history.json")
-        from .plot import plot_losses
-
-        fig = plot_losses(history)
-        fig.savefig(out_dir / "loss.png", dpi=110, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        write_history(history, out_dir)
     if owns_group:
         dist.barrier()  # rank 0 has finished writing files before anyone returns
         dist.destroy_process_group()
