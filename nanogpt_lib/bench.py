@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, TrainConfig, get_config
-from .data import Corpus
+from .data import Corpus, split_ids
 from .model import GPT
 from .tokenizers import CharTokenizer
 
@@ -83,9 +83,8 @@ def machine() -> dict:
 def random_corpus(vocab_size: int, n_tokens: int = 200_000, seed: int = 0) -> Corpus:
     """Uniform random tokens with a synthetic vocabulary: throughput does not depend on the text."""
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(vocab_size, (n_tokens,), generator=gen)
-    split = int(0.9 * n_tokens)
-    return Corpus(ids[:split], ids[split:], CharTokenizer(chr(0x100 + i) for i in range(vocab_size)))
+    train, val = split_ids(torch.randint(vocab_size, (n_tokens,), generator=gen))
+    return Corpus(train, val, CharTokenizer(chr(0x100 + i) for i in range(vocab_size)))
 
 
 def bench_train(preset: str, iters: int = 20, warmup: int = 5, vocab_size: int = 65, peak: float | None = None,

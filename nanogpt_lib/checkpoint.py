@@ -129,6 +129,13 @@ def restore_rng_state(state: dict) -> dict:
     return {"generator": state["sampler"]}
 
 
+def run_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
+    """The checkpoint of a run folder: `best.pt` (lowest val loss) when asked for and present, else `ckpt.pt`."""
+    run_dir = Path(run_dir)
+    best = run_dir / "best.pt"
+    return best if which == "best" and best.is_file() else run_dir / "ckpt.pt"
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GPT, Tokenizer, dict]:
     """Rebuild the trained `GPT` (eval mode) and its tokenizer from a checkpoint; also returns the checkpoint."""
     ckpt = load_checkpoint(path)

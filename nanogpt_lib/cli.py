@@ -163,10 +163,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
     else:
         if not args.out_dir:
             raise CLIError("sample needs --out-dir (a run folder) or --init-from (pretrained weights)")
-        from .checkpoint import load_model
+        from .checkpoint import load_model, run_checkpoint
 
-        run = Path(args.out_dir)
-        path = run / "best.pt" if args.checkpoint == "best" and (run / "best.pt").is_file() else run / "ckpt.pt"
+        path = run_checkpoint(args.out_dir, args.checkpoint)
         model, tokenizer, _ = load_model(path, device)
         print(f"# {path}", file=sys.stderr)
     torch.manual_seed(args.seed)

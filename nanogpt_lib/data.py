@@ -11,6 +11,7 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from .tokenizers import Tokenizer, get_tokenizer, load_tokenizer
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 TINY_SHAKESPEARE_BYTES = 1_115_394
 DATA_ENV = "NANOGPT_DATA"
+T = TypeVar("T", torch.Tensor, np.ndarray)
 
 
 def project_root() -> Path:
@@ -105,7 +107,7 @@ def load_text(path: str | Path | None = None, download_if_missing: bool = True) 
     raise FileNotFoundError(f"no corpus found.\n{_how_to_provide()}")
 
 
-def split_ids(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+def split_ids(ids: T, val_fraction: float = 0.1) -> tuple[T, T]:
     """First (1 - val_fraction) of the tokens for training, the rest for validation (no shuffling: text is
     sequential, and a contiguous held-out tail is the honest test)."""
     if not 0.0 < val_fraction < 1.0:
@@ -194,9 +196,9 @@ def prepare(
     if isinstance(tokenizer, str):
         tokenizer = get_tokenizer(tokenizer, text, data_dir=data_dir, **tokenizer_kwargs)
     ids = np.array(tokenizer.encode(text), dtype=token_dtype(tokenizer.vocab_size))
-    n_train = int(len(ids) * (1 - val_fraction))
+    train, val = split_ids(ids, val_fraction)
     data_dir.mkdir(parents=True, exist_ok=True)
-    for name, part in (("train", ids[:n_train]), ("val", ids[n_train:])):
+    for name, part in (("train", train), ("val", val)):
         _atomic_write_bytes(data_dir / f"{name}.bin", part.tobytes())
     tokenizer.save(data_dir / "tokenizer.json")
     meta = {
@@ -205,9 +207,9 @@ def prepare(
         "tokenizer": tokenizer.kind,
         "vocab_size": tokenizer.vocab_size,
         "dtype": ids.dtype.name,
-        "train_tokens": int(n_train),
-        "val_tokens": int(len(ids) - n_train),
-        "val_chars": len(tokenizer.decode(ids[n_train:].tolist())),
+        "train_tokens": len(train),
+        "val_tokens": len(val),
+        "val_chars": len(tokenizer.decode(val.tolist())),
     }
     (data_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta

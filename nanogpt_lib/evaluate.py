@@ -13,12 +13,12 @@ import datetime
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from .bench import _write, machine, peak_memory_bytes
+from .data import split_ids
 from .model import GPT
 from .tokenizers import Tokenizer
 
@@ -106,8 +106,7 @@ def evaluate_text_ids(model: GPT, ids: torch.Tensor, tokenizer: Tokenizer, block
 
 def val_ids(text: str, tokenizer: Tokenizer, val_fraction: float = 0.1) -> torch.Tensor:
     """The validation tokens exactly as `data.prepare` splits them: the last `val_fraction` of the ids."""
-    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
-    return ids[int(len(ids) * (1 - val_fraction)) :]
+    return split_ids(torch.tensor(tokenizer.encode(text), dtype=torch.long), val_fraction)[1]
 
 
 def load_for_eval(init_from: str | None, out_dir: str | None, device: torch.device) -> tuple[GPT, Tokenizer, str]:
@@ -118,10 +117,9 @@ def load_for_eval(init_from: str | None, out_dir: str | None, device: torch.devi
         model = GPT.from_pretrained(init_from)
         return model.to(device).eval(), pretrained_tokenizer(init_from), f"pretrained {init_from}"
     if out_dir:
-        from .checkpoint import load_model
+        from .checkpoint import load_model, run_checkpoint
 
-        run = Path(out_dir)
-        path = run / "best.pt" if (run / "best.pt").is_file() else run / "ckpt.pt"
+        path = run_checkpoint(out_dir)
         model, tokenizer, _ = load_model(path, device)
         return model, tokenizer, f"checkpoint {path}"
     raise ValueError("say which model to evaluate: --init-from gpt2|FOLDER or --out-dir RUN")

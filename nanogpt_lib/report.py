@@ -87,7 +87,7 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
     """
     import matplotlib.pyplot as plt
 
-    from .checkpoint import load_model
+    from .checkpoint import load_model, run_checkpoint
     from .data import load_corpus
     from .plot import plot_attention, plot_runs
     from .train import History, sample_text
@@ -95,7 +95,7 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if readme:
         section_bounds(Path(readme).read_text(), readme)  # fail before the work, not after it
-    ckpt_path = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "ckpt.pt"
+    ckpt_path = run_checkpoint(run_dir)
     if not ckpt_path.is_file() or not (run_dir / "history.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished run folder: it needs ckpt.pt (or best.pt) and "
                                 "history.json, as `nanogpt train --out-dir DIR` writes them")
