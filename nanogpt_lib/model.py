@@ -232,10 +232,24 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, C) → queries, keys, values of shape (B, n_head, T, head_size): the heads become a batch dim."""
+        B, T, C = x.shape
+        return tuple(
+            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2)
+        )
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The (B, n_head, T, T) probabilities the fused kernel uses but never returns (for pictures)."""
+        q, k, _ = self.qkv(x)
+        T = x.size(1)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         B, T, C = x.shape
-        # (B, T, 3C) → three (B, n_head, T, head_size) tensors: the heads become a batch dimension.
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
+        q, k, v = self.qkv(x)
         mask, is_causal = None, True
         if cache is not None:
             past = cache.pos

@@ -39,7 +39,7 @@ def attention_weights(model: GPT, idx: torch.Tensor, layer: int = 0) -> torch.Te
     """Attention probabilities of every head of `layer` for token ids `idx`: shape (B, n_head, T, T).
 
     `CausalSelfAttention` uses a fused kernel that never returns its weights, so we catch the block's
-    input to attention and redo softmax(q·kᵀ / √head_size) with the causal mask from its `c_attn` weights.
+    input to attention and ask the layer for them (`CausalSelfAttention.attention_weights`).
     """
     attn = model.transformer.h[layer].attn
     captured = {}
@@ -49,13 +49,8 @@ def attention_weights(model: GPT, idx: torch.Tensor, layer: int = 0) -> torch.Te
             model.hidden_states(idx)
     finally:
         handle.remove()
-    x = captured["x"]
-    B, T, C = x.shape
     with torch.no_grad():
-        q, k, _ = (t.view(B, T, attn.n_head, C // attn.n_head).transpose(1, 2) for t in attn.c_attn(x).split(C, dim=2))
-        scores = q @ k.transpose(-2, -1) / math.sqrt(C // attn.n_head)
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+        return attn.attention_weights(captured["x"])
 
 
 def train_bigram(cfg: TrainConfig, corpus, max_iters: int | None = None):

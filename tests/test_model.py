@@ -43,6 +43,16 @@ def test_multihead_equals_fused_attention():
     assert not torch.allclose(CausalSelfAttention(cfg)(x), mha(x), atol=1e-3)
 
 
+def test_fused_attention_weights_equal_the_heads_weights():
+    cfg = small_config(bias=False)
+    mha = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.block_size, bias=False)
+    csa = CausalSelfAttention(cfg)
+    copy_mha_into_csa(mha, csa)
+    x = torch.randn(2, 10, cfg.n_embd)
+    expected = torch.stack([h.attention_weights(x) for h in mha.heads], dim=1)  # (B, n_head, T, T)
+    torch.testing.assert_close(csa.attention_weights(x), expected)
+
+
 def test_head_attention_is_causal_and_normalised():
     head = Head(n_embd=16, head_size=8, block_size=10)
     w = head.attention_weights(torch.randn(2, 10, 16))
