@@ -22,56 +22,56 @@ loads with `torch.load(..., weights_only=True)` (no arbitrary pickle code runs).
 
 Python's `random` and numpy are not used during training, so their states are not stored.
 
-Writes are atomic: the dict goes to a temporary file in the same folder, which is flushed, fsynced and
-renamed over the old file. A crash mid-write leaves the previous checkpoint intact.
+Writes are atomic (`files.atomic_write`): a crash mid-write leaves the previous checkpoint intact.
+
+`RunFolder` is the run folder as one object: it holds an exclusive lock for the whole run (a second
+`nanogpt train` into the same folder is refused; the lock dies with the process, even on kill -9), removes
+temp files that killed writes left behind, and, with `force`, replaces an old run's files only when the new
+run writes its first checkpoint, so a new run that fails to start never destroys the old one.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import tempfile
+import shutil
+import socket
+import sys
 from pathlib import Path
 
 import torch
 
-from .config import MODEL_FIELDS
-from .model import GPT, GPTConfig
+from .config import SHAPE_FIELDS, GPTConfig
+from .files import atomic_write, atomic_write_text, remove_stale_temps
+from .history import History
+from .model import GPT
 from .tokenizers import Tokenizer, tokenizer_from_dict
 
 FORMAT = "nanogpt-checkpoint"
 VERSION = 1
 REQUIRED_KEYS = ("step", "model", "model_config", "train_config", "optimizer", "tokenizer", "history", "rng")
+LOCK_FILE = ".nanogpt.lock"
+# The files a run writes; anything else in the folder (notes, sub-folders) is never touched.
+RUN_FILES = ("ckpt.pt", "best.pt", "history.json", "loss.png", "config.json", "tokenizer.json", "data.json")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be used (missing, corrupt, not ours, or for another model shape)."""
 
 
+class RunExistsError(FileExistsError):
+    """The output folder already holds a run and neither resume nor force was asked for."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training into the same run folder."""
+
+
 def atomic_save(obj: dict, path: str | Path) -> Path:
     """`torch.save` to a temp file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    # Make the rename itself durable (the directory entry), where the OS allows it.
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -82,9 +82,12 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, random bytes, pickled objects that weights_only refuses, ...
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if "weights_only" in str(e):  # PyTorch's advice (weights_only=False) would run untrusted code: not ours
+            first_line = "it holds Python objects that a safe load (weights_only=True) refuses"
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated, corrupted, or not written by nanogpt): "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            f"{type(e).__name__}: {first_line}"
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a nanogpt checkpoint (no 'format': '{FORMAT}' marker)")
@@ -98,7 +101,7 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def shape_differences(saved: dict, current: dict) -> list[str]:
     """Model-shape fields whose values differ, formatted `field: saved → current`."""
-    keys = MODEL_FIELDS + ("vocab_size",)
+    keys = SHAPE_FIELDS + ("vocab_size",)
     return [f"{k}: {saved[k]!r} → {current[k]!r}" for k in keys if k in saved and k in current and saved[k] != current[k]]
 
 
@@ -142,3 +145,127 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GP
     model = GPT(GPTConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), tokenizer_from_dict(ckpt["tokenizer"]), ckpt
+
+
+def load_model_and_tokenizer(source: str | Path, device: str | torch.device = "cpu",
+                             which: str = "best") -> tuple[GPT, Tokenizer, str]:
+    """A model in eval mode, its tokenizer and a description, from any of: a run folder (its `best.pt`, or
+    `ckpt.pt` with `which="last"`), a checkpoint file, a Hugging Face folder, or a GPT-2 name (`gpt2`, ...)."""
+    from .pretrained import pretrained_tokenizer
+
+    path = Path(source).expanduser()
+    if path.is_dir() and ((path / "ckpt.pt").is_file() or (path / "best.pt").is_file()):
+        path = run_checkpoint(path, which)
+    if path.is_file():
+        model, tokenizer, _ = load_model(path, device)
+        return model, tokenizer, f"checkpoint {path}"
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise CheckpointError(f"{path} holds neither a training run (ckpt.pt) nor a Hugging Face model "
+                              "(config.json); train into it first or name another folder")
+    model = GPT.from_pretrained(str(source)).to(device).eval()
+    return model, pretrained_tokenizer(source), f"pretrained {source}"
+
+
+class RunFolder:
+    """One training run's folder: lock, atomic checkpoints (`ckpt.pt` latest, `best.pt` best), history, config.
+
+    Use as a context manager around the run. Nothing in the folder changes before the first `save`:
+    config.json, tokenizer.json and data.json are written with the first checkpoint, and with `force` the
+    previous run's files are replaced only then.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.ckpt_path = self.path / "ckpt.pt"
+        self._lock_fd: int | None = None
+        self._replace_old = False  # --force: the previous run's extra files go at the first save
+        self._pending_files: dict[str, str] = {}
+        self.saved = False  # a checkpoint of this run (or the resumed one) is on disk
+
+    # -- opening and closing ---------------------------------------------------------------------------
+    def open(self, resume: bool = False, force: bool = False) -> dict | None:
+        """Lock the folder and check it: the checkpoint to resume, or None for a fresh run."""
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(20, "the run folder is a file, not a folder", str(self.path))
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        remove_stale_temps(self.path, RUN_FILES)
+        if resume:
+            if not self.ckpt_path.is_file():
+                raise CheckpointError(f"cannot resume: no checkpoint at {self.ckpt_path}; drop --resume to start a new run")
+            self.saved = True
+            return load_checkpoint(self.ckpt_path)
+        if self.ckpt_path.exists() or (self.path / "history.json").exists():
+            if not force:
+                raise RunExistsError(
+                    f"{self.path} already holds a training run; pass --resume to continue it, --force to overwrite "
+                    "it, or choose another --out-dir"
+                )
+            self._replace_old = True
+        return None
+
+    def __enter__(self) -> "RunFolder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock (the lock file stays: it is this folder's, and harmless)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; one run per folder is then up to the user
+            return
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 1000).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise RunLockedError(
+                f"{self.path} is in use by a training run ({holder}); wait for it to finish, stop it, or choose "
+                "another --out-dir (sample and bench eval can read its checkpoints meanwhile)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)[:300]}".encode())
+        self._lock_fd = fd
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def describe_run(self, config: dict, tokenizer: Tokenizer, data: dict) -> None:
+        """The run's config.json, tokenizer.json and data.json, written with the first checkpoint."""
+        self._pending_files = {
+            "config.json": json.dumps(config, indent=2),
+            "tokenizer.json": json.dumps({"kind": tokenizer.kind, **tokenizer.to_dict()}, ensure_ascii=False),
+            "data.json": json.dumps(data, indent=2),
+        }
+
+    def save(self, state: dict, improved: bool) -> None:
+        """Write `ckpt.pt` (and `best.pt` when the val loss improved), atomically."""
+        atomic_save(state, self.ckpt_path)
+        if self._replace_old:  # the new run has its first checkpoint: now the old run's other files may go
+            for name in ("best.pt", "history.json", "loss.png"):
+                (self.path / name).unlink(missing_ok=True)
+            self._replace_old = False
+        for name, text in self._pending_files.items():
+            atomic_write_text(self.path / name, text)
+        self._pending_files = {}
+        if improved:
+            with open(self.ckpt_path, "rb") as src:
+                atomic_write(self.path / "best.pt", lambda f: shutil.copyfileobj(src, f))
+        self.saved = True
+
+    def finish(self, history: History) -> None:
+        """`history.json` and its picture `loss.png`, at the end of the run."""
+        import matplotlib.pyplot as plt
+
+        from .plot import plot_losses
+
+        history.save(self.path / "history.json")
+        fig = plot_losses(history)
+        atomic_write(self.path / "loss.png", lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+        plt.close(fig)

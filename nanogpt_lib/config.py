@@ -1,18 +1,16 @@
-"""Training configuration: one dataclass, named presets, and override parsing.
+"""Configuration: the model's shape (`GPTConfig`), a training run (`TrainConfig`), presets, overrides.
 
-A preset is a plain dict of overrides over the `TrainConfig` defaults; every field can be overridden
-again (`get_config("cpu", max_iters=500)`, or `--max_iters 500` on the command line).
+The shape fields (`block_size`, `n_layer`, `n_head`, `n_embd`, `dropout`, `bias`) are declared once, in
+`ModelShape`; `GPTConfig` adds the vocabulary size and `TrainConfig` adds everything about training. A
+preset is a plain dict of overrides over the `TrainConfig` defaults; every field can be overridden again
+(`get_config("cpu", max_iters=500)`, `--max_iters 500` on the command line, or `max_iters=500` strings
+parsed by `parse_overrides`: the one parser the CLI and the benchmarks share).
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import asdict, dataclass, fields
-
-from .model import GPTConfig
-
-# Fields that fix the shape of the network: a checkpoint can only be resumed with the same values.
-MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias")
 
 # The seed project's names, accepted at the CLI edge only.
 ALIASES = {
@@ -23,21 +21,77 @@ ALIASES = {
 }
 
 
-@dataclass
-class TrainConfig:
-    """Everything a training run needs: model shape, data, optimisation, schedule, logging, hardware."""
+def divisors(n: int) -> list[int]:
+    """All divisors of n, for error messages that suggest valid head counts."""
+    return [d for d in range(1, n + 1) if n % d == 0]
 
-    # model shape (GPT-2 vocabulary names); vocab_size comes from the tokenizer
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64
+
+@dataclass
+class ModelShape:
+    """The fields that fix a GPT's architecture. Defaults are GPT-2 small (124M), as in nanoGPT."""
+
+    block_size: int = 1024
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
     dropout: float = 0.0
-    bias: bool = False
+    bias: bool = True  # biases in Linear and LayerNorm, like GPT-2; False is slightly faster and as good
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for key in ("block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}.{key} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"{name}: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}) so every head "
+                f"gets n_embd // n_head dimensions; try n_head in {divisors(self.n_embd)}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"{name}.dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    def shape(self) -> dict:
+        """Just the `ModelShape` fields of this config, as a dict."""
+        return {f.name: getattr(self, f.name) for f in fields(ModelShape)}
+
+
+# Fields a checkpoint can only be resumed with (dropout may change between runs).
+SHAPE_FIELDS = tuple(f.name for f in fields(ModelShape) if f.name != "dropout")
+
+
+@dataclass
+class GPTConfig(ModelShape):
+    """Everything `GPT(config)` needs: the shape plus the tokenizer's vocabulary size."""
+
+    vocab_size: int = 50257
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vocab_size, int) or isinstance(self.vocab_size, bool) or self.vocab_size <= 0:
+            raise ValueError(f"GPTConfig.vocab_size must be a positive integer, got {self.vocab_size!r}")
+        super().__post_init__()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GPTConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainConfig(ModelShape):
+    """Everything a training run needs beyond the model's shape: data, optimisation, schedule, logging."""
+
     init_from: str = "scratch"  # "scratch", a GPT-2 name ("gpt2", ...) or a Hugging Face folder
     # data
     tokenizer: str = "char"
-    data_dir: str = ""  # "" = data/shakespeare_<tokenizer> under the project
+    data_dir: str = ""  # "" = data/<corpus>_<tokenizer> under the project
     vocab_size_target: int = 0  # for trainable tokenizers (bpe, sentencepiece); 0 = their default
     # optimisation
     batch_size: int = 32
@@ -65,13 +119,13 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         positive = ("batch_size", "grad_accum_steps", "max_iters", "eval_iters", "log_interval", "eval_interval")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("learning_rate",):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         for name in ("min_lr", "weight_decay", "grad_clip", "warmup_iters", "lr_decay_iters", "sample_tokens",
                      "checkpoint_interval", "vocab_size_target"):
             if getattr(self, name) < 0:
@@ -84,13 +138,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
         if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
             raise ValueError(f"TrainConfig.beta1/beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
-        # The shape fields obey GPTConfig's rules (n_embd % n_head == 0, positive sizes): check them now,
-        # before any data is loaded, with a vocabulary size that is always valid.
-        self.model_config(vocab_size=1)
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         """The `GPTConfig` for this run, given the tokenizer's vocabulary size."""
-        return GPTConfig(vocab_size=vocab_size, dropout=self.dropout, **{k: getattr(self, k) for k in MODEL_FIELDS})
+        return GPTConfig(vocab_size=vocab_size, **self.shape())
 
     @property
     def tokens_per_step(self) -> int:
@@ -104,6 +155,7 @@ class TrainConfig:
         return cls(**check_overrides(d))
 
 
+# Every preset names its whole shape: TrainConfig's own defaults are GPT-2 small's.
 PRESETS: dict[str, dict] = {
     # The seed project's README table: Adam at a constant 1e-3, a sample at every log line.
     "seed": dict(
@@ -113,21 +165,21 @@ PRESETS: dict[str, dict] = {
     ),
     # The well-known single-GPU character-level recipe (about 10M parameters).
     "shakespeare_char": dict(
-        n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2, learning_rate=1e-3,
+        n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2, bias=False, learning_rate=1e-3,
         min_lr=1e-4, max_iters=5000, lr_decay_iters=5000, warmup_iters=100, beta2=0.99, eval_interval=250,
         eval_iters=200, log_interval=50, sample_tokens=200,
     ),
-    # The best we found for 2 CPU cores in about 10 minutes (see README, "Measured results").
+    # The best we found for 2 CPU cores in about 10 minutes (see docs/results.md).
     "cpu": dict(
-        n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=32, dropout=0.0, learning_rate=2e-3,
+        n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=32, dropout=0.0, bias=False, learning_rate=2e-3,
         min_lr=2e-4, max_iters=3000, warmup_iters=100, eval_interval=250, eval_iters=20, log_interval=100,
         sample_tokens=100,
     ),
     # Fine-tune GPT-2 (124M) on Tiny Shakespeare: pretrained weights and tokenizer, a small LR, few steps.
     "finetune_shakespeare": dict(
-        init_from="gpt2", tokenizer="gpt2", bias=True, block_size=256, batch_size=8, grad_accum_steps=4,
-        dropout=0.1, max_iters=200, learning_rate=3e-5, min_lr=3e-6, warmup_iters=10, weight_decay=0.0,
-        eval_interval=50, eval_iters=20, log_interval=10, sample_tokens=0,
+        init_from="gpt2", tokenizer="gpt2", n_layer=12, n_head=12, n_embd=768, bias=True, block_size=256,
+        batch_size=8, grad_accum_steps=4, dropout=0.1, max_iters=200, learning_rate=3e-5, min_lr=3e-6,
+        warmup_iters=10, weight_decay=0.0, eval_interval=50, eval_iters=20, log_interval=10, sample_tokens=0,
     ),
     # GPT-2 small's shape (124M) for GPU benchmarks and GPU training: use with --tokenizer gpt2 data; the
     # benchmark pads the vocabulary to 50304 (a multiple of 64) for fast matmuls.
@@ -138,8 +190,9 @@ PRESETS: dict[str, dict] = {
     ),
     # Seconds long: for tests and the notebooks' fast mode.
     "tiny": dict(
-        n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, max_iters=40, learning_rate=3e-3,
-        min_lr=3e-4, warmup_iters=5, eval_interval=20, eval_iters=4, log_interval=10, sample_tokens=0,
+        n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0, bias=False, batch_size=8, max_iters=40,
+        learning_rate=3e-3, min_lr=3e-4, warmup_iters=5, eval_interval=20, eval_iters=4, log_interval=10,
+        sample_tokens=0,
     ),
 }
 
@@ -155,6 +208,43 @@ def check_overrides(overrides: dict) -> dict:
             hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ValueError(f"unknown config field(s): {', '.join(hints)}. Valid fields: {', '.join(valid)}")
     return overrides
+
+
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def field_type(name: str) -> type:
+    """The Python type of TrainConfig field `name` (bool, int, float or str), read from its default."""
+    check_overrides({name: None})
+    return type(TrainConfig.__dataclass_fields__[name].default)
+
+
+def parse_value(name: str, text: str):
+    """The typed value of `name=text`: the one parser behind every `--field VALUE` and `key=value` override.
+
+    Booleans take 1/true/yes/on or 0/false/no/off; anything else is refused with a message.
+    """
+    kind = field_type(name)
+    if kind is bool:
+        word = str(text).strip().lower()
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise ValueError(f"{name} takes true or false (1/0, yes/no, on/off), got {text!r}")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} takes a value of type {kind.__name__}, got {text!r}") from None
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """`["n_layer=2", "bias=on"]` → `{"n_layer": 2, "bias": True}`, typed and checked like the CLI's options."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} must look like key=value (e.g. n_layer=2)")
+        out[ALIASES.get(key, key)] = parse_value(ALIASES.get(key, key), text)
+    return out
 
 
 def get_config(preset: str = "cpu", **overrides) -> TrainConfig:

@@ -5,9 +5,9 @@ text file → `load_text` → tokenizer.encode → `.bin` token files (`prepare`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +16,12 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .files import atomic_write, atomic_write_bytes, atomic_write_text
 from .tokenizers import Tokenizer, get_tokenizer, load_tokenizer
 
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 TINY_SHAKESPEARE_BYTES = 1_115_394
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 DATA_ENV = "NANOGPT_DATA"
 T = TypeVar("T", torch.Tensor, np.ndarray)
 
@@ -54,6 +56,9 @@ def _how_to_provide() -> str:
 def read_text_file(path: str | Path) -> str:
     """Read a UTF-8 corpus, refusing missing, empty and binary files with a message that says what to do."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"data file {path} is a directory, not a file: name the text file inside it.\n"
+                                f"{_how_to_provide()}")
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} does not exist.\n{_how_to_provide()}")
     raw = path.read_bytes()
@@ -68,43 +73,47 @@ def read_text_file(path: str | Path) -> str:
 
 
 def download(url: str, dest: Path, expected_bytes: int | None = None, timeout: float = 30.0) -> Path:
-    """Download `url` to `dest` atomically (temp file + rename), checking the size when it is known."""
+    """Download `url` to `dest` atomically, checking the size when it is known."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
+
+    def write(f) -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             while chunk := response.read(1 << 16):
                 f.write(chunk)
-        size = os.path.getsize(tmp)
-        if expected_bytes is not None and size != expected_bytes:
-            raise OSError(f"downloaded {size} bytes from {url}, expected {expected_bytes}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
+        if expected_bytes is not None and f.tell() != expected_bytes:
+            raise OSError(f"downloaded {f.tell()} bytes from {url}, expected {expected_bytes}")
+
+    return atomic_write(dest, write)
 
 
-def load_text(path: str | Path | None = None, download_if_missing: bool = True) -> str:
-    """Return the Tiny Shakespeare text.
-
-    Looks in order at: the explicit `path`, the `NANOGPT_DATA` environment variable, the cached copy
-    under `data/tinyshakespeare/input.txt`, and finally downloads the char-rnn `input.txt` into that cache.
-    """
+def text_path(path: str | Path | None = None, download_if_missing: bool = True) -> Path:
+    """Which corpus file is meant: the explicit `path`, else `$NANOGPT_DATA`, else the cached (or downloaded)
+    Tiny Shakespeare under `data/tinyshakespeare/input.txt`."""
     if path is not None:
-        return read_text_file(path)
+        return Path(path).expanduser()
     if os.environ.get(DATA_ENV):
-        return read_text_file(os.environ[DATA_ENV])
+        return Path(os.environ[DATA_ENV]).expanduser()
     cached = cached_corpus_path()
     if cached.is_file():
-        return read_text_file(cached)
+        return cached
     if download_if_missing:
         try:
-            download(TINY_SHAKESPEARE_URL, cached, TINY_SHAKESPEARE_BYTES)
-            return read_text_file(cached)
+            return download(TINY_SHAKESPEARE_URL, cached, TINY_SHAKESPEARE_BYTES)
         except OSError as e:
             raise FileNotFoundError(f"could not download Tiny Shakespeare ({e}).\n{_how_to_provide()}") from None
     raise FileNotFoundError(f"no corpus found.\n{_how_to_provide()}")
+
+
+def load_text(path: str | Path | None = None, download_if_missing: bool = True) -> str:
+    """Return the corpus text (Tiny Shakespeare unless a path or `$NANOGPT_DATA` names another file)."""
+    return read_text_file(text_path(path, download_if_missing))
+
+
+def text_source(path: str | Path, text: str) -> dict:
+    """What a corpus was made from: its path, size and SHA-256 (recorded by `prepare`, checked on load)."""
+    raw = text.encode("utf-8")
+    return {"path": str(Path(path).resolve()), "bytes": len(raw), "chars": len(text),
+            "sha256": hashlib.sha256(raw).hexdigest()}
 
 
 def split_ids(ids: T, val_fraction: float = 0.1) -> tuple[T, T]:
@@ -165,6 +174,7 @@ class Corpus:
     train: torch.Tensor
     val: torch.Tensor
     tokenizer: Tokenizer
+    source: dict | None = None  # the text it was made from (`text_source`), when known
 
     @classmethod
     def from_text(cls, text: str, tokenizer: Tokenizer | None = None, val_fraction: float = 0.1) -> "Corpus":
@@ -172,6 +182,17 @@ class Corpus:
         tokenizer = tokenizer or get_tokenizer("char", text)
         train, val = split_ids(torch.tensor(tokenizer.encode(text), dtype=torch.long), val_fraction)
         return cls(train, val, tokenizer)
+
+    def describe(self) -> str:
+        """One line for logs: which text, and how many tokens of each split."""
+        where = f"{self.source['path']} (sha256 {self.source['sha256'][:12]}…)" if self.source else "in-memory text"
+        return (f"data: {where}; {self.tokenizer.kind} tokenizer, vocab {self.vocab_size:,}; "
+                f"{len(self.train):,} train + {len(self.val):,} val tokens")
+
+    def summary(self) -> dict:
+        """What a run records about its data (config.json, checkpoints)."""
+        return {"source": self.source, "tokenizer": self.tokenizer.kind, "vocab_size": self.vocab_size,
+                "train_tokens": len(self.train), "val_tokens": len(self.val)}
 
     @property
     def vocab_size(self) -> int:
@@ -190,20 +211,28 @@ def prepare(
     val_fraction: float = 0.1,
     **tokenizer_kwargs,
 ) -> dict:
-    """Encode the corpus into `data_dir/{train,val}.bin` plus `tokenizer.json` and `meta.json`; return meta."""
+    """Encode the corpus into `data_dir/{train,val}.bin` plus `tokenizer.json` and `meta.json`; return meta.
+
+    `meta.json` records the source text (path, size, SHA-256) so that a later run can tell whether the
+    folder holds the text it asks for. It is written last: a folder without it is not prepared.
+    """
     data_dir = Path(data_dir)
-    text = load_text(input_path)
+    path = text_path(input_path)
+    text = read_text_file(path)
     if isinstance(tokenizer, str):
         tokenizer = get_tokenizer(tokenizer, text, data_dir=data_dir, **tokenizer_kwargs)
     ids = np.array(tokenizer.encode(text), dtype=token_dtype(tokenizer.vocab_size))
     train, val = split_ids(ids, val_fraction)
     data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "meta.json").unlink(missing_ok=True)  # half-rewritten folders must not look prepared
     for name, part in (("train", train), ("val", val)):
-        _atomic_write_bytes(data_dir / f"{name}.bin", part.tobytes())
+        atomic_write_bytes(data_dir / f"{name}.bin", part.tobytes())
     tokenizer.save(data_dir / "tokenizer.json")
+    source = text_source(path, text)
     meta = {
-        "corpus_chars": len(text),
-        "corpus_bytes": len(text.encode("utf-8")),
+        "source": source,
+        "corpus_chars": source["chars"],
+        "corpus_bytes": source["bytes"],
         "tokenizer": tokenizer.kind,
         "vocab_size": tokenizer.vocab_size,
         "dtype": ids.dtype.name,
@@ -211,41 +240,74 @@ def prepare(
         "val_tokens": len(val),
         "val_chars": len(tokenizer.decode(val.tolist())),
     }
-    (data_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    atomic_write_text(data_dir / "meta.json", json.dumps(meta, indent=2))
     return meta
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def load_prepared(data_dir: str | Path) -> Corpus:
     """Memory-map the token files that `prepare` wrote and return them as a `Corpus`."""
     data_dir = Path(data_dir)
-    meta_path = data_dir / "meta.json"
-    if not meta_path.is_file():
+    meta = read_meta(data_dir)
+    if meta is None:
         raise FileNotFoundError(f"{data_dir} holds no prepared data (no meta.json); run `nanogpt prepare` first")
-    meta = json.loads(meta_path.read_text())
     splits = {}
     for name in ("train", "val"):
         mm = np.memmap(data_dir / f"{name}.bin", dtype=meta["dtype"], mode="r")
         splits[name] = torch.from_numpy(mm.astype(np.int64))  # one copy into RAM; batches index it directly
-    return Corpus(splits["train"], splits["val"], load_tokenizer(data_dir / "tokenizer.json"))
+    return Corpus(splits["train"], splits["val"], load_tokenizer(data_dir / "tokenizer.json"), meta.get("source"))
 
 
-def default_data_dir(tokenizer: str = "char") -> Path:
-    return data_root() / f"shakespeare_{tokenizer}"
+def read_meta(data_dir: Path) -> dict | None:
+    """A prepared folder's `meta.json`, or None when the folder is not prepared."""
+    path = Path(data_dir) / "meta.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
-def load_corpus(data_dir: str | Path | None = None, tokenizer: str = "char", **tokenizer_kwargs) -> Corpus:
-    """Load prepared token files, preparing them from `load_text()` first if they are not there yet."""
-    data_dir = Path(data_dir) if data_dir else default_data_dir(tokenizer)
-    if not (data_dir / "meta.json").is_file():
-        prepare(data_dir, tokenizer=tokenizer, **tokenizer_kwargs)
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a text file's bytes: the identity of a corpus that `prepare` records."""
+    return hashlib.sha256(read_text_file(path).encode("utf-8")).hexdigest()
+
+
+def default_data_dir(tokenizer: str = "char", sha256: str | None = None, name: str = "corpus") -> Path:
+    """`data/shakespeare_<tokenizer>` for Tiny Shakespeare; any other text gets its own folder, keyed by its
+    file name and hash (`data/<name>-<sha256[:8]>_<tokenizer>`), so two corpora never share token files."""
+    if sha256 is None or sha256 == TINY_SHAKESPEARE_SHA256:
+        return data_root() / f"shakespeare_{tokenizer}"
+    return data_root() / f"{name}-{sha256[:8]}_{tokenizer}"
+
+
+def load_corpus(data_dir: str | Path | None = None, tokenizer: str = "char", input_path: str | Path | None = None,
+                **tokenizer_kwargs) -> Corpus:
+    """Load prepared token files, preparing them first when they are missing or were made from other text.
+
+    Without `data_dir`, the text asked for (`input_path`, else `$NANOGPT_DATA`, else Tiny Shakespeare) picks
+    the folder: `data/shakespeare_<tokenizer>` for Tiny Shakespeare, a folder keyed by name and hash for
+    any other text, and a folder made from a different text before is prepared again. A `data_dir` named
+    explicitly is used as it is (its meta.json says what it holds), but refused when `input_path` names
+    another text: training never runs on other data than the text asked for, silently.
+    """
+    if data_dir:
+        data_dir = Path(data_dir)
+        meta = read_meta(data_dir)
+        recorded = ((meta or {}).get("source") or {}).get("sha256")
+        if meta is not None and input_path is not None and recorded != file_sha256(input_path):
+            made_from = (meta.get("source") or {}).get("path", "an unrecorded text")
+            raise ValueError(
+                f"{data_dir} was prepared from {made_from}, not from {input_path}; use another data_dir, or run "
+                f"`nanogpt prepare --input {input_path} --data-dir {data_dir}` to replace it"
+            )
+    else:
+        requested = input_path or os.environ.get(DATA_ENV) or None
+        sha = file_sha256(requested) if requested else None
+        data_dir = default_data_dir(tokenizer, sha, Path(requested or "corpus").stem)
+        meta = read_meta(data_dir)
+        recorded = ((meta or {}).get("source") or {}).get("sha256")
+        if meta is not None and sha is not None and recorded != sha:
+            meta = None  # made from another text before (an older version did not record it): prepare again
+    if meta is None:
+        prepare(data_dir, input_path, tokenizer=tokenizer, **tokenizer_kwargs)
+        meta = read_meta(data_dir)
     wanted = tokenizer_kwargs.get("vocab_size")
-    meta = json.loads((data_dir / "meta.json").read_text())
     if wanted and meta["vocab_size"] != wanted:  # an old preparation must not silently win over the request
         raise ValueError(
             f"{data_dir} was prepared with a {meta['tokenizer']} vocabulary of {meta['vocab_size']}, but "

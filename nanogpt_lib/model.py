@@ -5,95 +5,25 @@ BigramLanguageModel → Head → MultiHeadAttention → CausalSelfAttention → 
 `Head` and `MultiHeadAttention` are the teaching versions (one matrix per head, a Python list of heads).
 `CausalSelfAttention` computes exactly the same function with one fused projection and PyTorch's
 `scaled_dot_product_attention`; it is what `Block` and `GPT` use, so the training path never loops over
-heads in Python.
+heads in Python. Generation with a key/value cache lives in `kv_cache.py`, sampling in `sampling.py`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from .config import GPTConfig
+from .kv_cache import KVCache, generate_cached
+from .pretrained import copy_pretrained_weights, read_pretrained, write_pretrained
+from .sampling import check_prompt, check_sampling, sample_next_token
 
-def sample_next_token(
-    logits: torch.Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Pick one token per row from `(B, vocab)` logits; temperature 0 means greedy (argmax)."""
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.float() / temperature
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        # Nucleus sampling: keep the smallest set of tokens whose probability mass reaches top_p.
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        drop = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # mass *before* a token already ≥ p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, num_samples=1, generator=generator)
-
-
-class LanguageModel(nn.Module):
-    """Anything that maps token ids `(B, T)` to next-token logits `(B, T, vocab)` can generate text."""
-
-    context_length: int  # how many past tokens the model can look at
-    warn_on_crop = True  # say so when a prompt is cut to the window (a bigram model always reads one token)
-
-    def next_token_logits(self, idx: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
-        """Logits for the token after `idx`, shape `(B, vocab)`."""
-        logits, _ = self(idx)
-        return logits[:, -1, :]
-
-    def new_cache(self, batch_size: int, device: torch.device) -> "KVCache | None":
-        """A key/value cache for generation, or None for models that have nothing to cache."""
-        return None
-
-    @torch.no_grad()
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        """Append `max_new_tokens` sampled tokens to `idx` (B, T); the context is cropped to the model's window.
-
-        With `use_cache` (and a model that has a cache) keys/values of past tokens are kept instead of
-        recomputed. Both paths give identical tokens: once the window is full, positions shift every step,
-        so the cached path re-reads the cropped window, exactly as the uncached path does.
-        """
-        window = self.context_length
-        if idx.size(1) > window and self.warn_on_crop:
-            warnings.warn(
-                f"prompt has {idx.size(1)} tokens but the model sees at most {window}; only the last {window} are used",
-                stacklevel=2,
-            )
-        cache = self.new_cache(idx.size(0), idx.device) if use_cache else None
-        pending = idx[:, -window:]  # tokens the model has not read yet
-        for _ in range(max_new_tokens):
-            if cache is None:
-                logits = self.next_token_logits(idx[:, -window:])
-            else:
-                if cache.pos + pending.size(1) > window:  # window full: start again from the last `window` tokens
-                    cache.pos, pending = 0, idx[:, -window:]
-                logits = self.next_token_logits(pending, cache)
-            pending = sample_next_token(logits, temperature, top_k, top_p, generator)
-            idx = torch.cat((idx, pending), dim=1)
-        return idx
+__all__ = ["LanguageModel", "BigramLanguageModel", "Head", "MultiHeadAttention", "CausalSelfAttention",
+           "FeedForward", "Block", "GPT", "GPTConfig", "lm_loss"]
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
@@ -101,6 +31,46 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor 
     if targets is None:
         return None
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+
+
+class LanguageModel(nn.Module):
+    """Anything that maps token ids `(B, T)` to next-token logits `(B, T, vocab)` can generate text."""
+
+    context_length: int  # how many past tokens the model can look at
+    vocab_size: int
+    warn_on_crop = True  # say so when a prompt is cut to the window (a bigram model always reads one token)
+    supports_cache = False  # True for models whose `new_cache` returns a KVCache
+
+    def next_token_logits(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits for the token after `idx`, shape `(B, vocab)`."""
+        logits, _ = self(idx)
+        return logits[:, -1, :]
+
+    def new_cache(self, batch_size: int, device: torch.device) -> KVCache | None:
+        """A key/value cache for generation, or None for models that have nothing to cache."""
+        return None
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, generator: torch.Generator | None = None,
+                 use_cache: bool = True) -> torch.Tensor:
+        """Append `max_new_tokens` sampled tokens to the `(B, T)` token ids `idx`.
+
+        The model reads at most its last `context_length` tokens. With `use_cache` (and a model that has a
+        cache) the same tokens come from `kv_cache.generate_cached`, which does not recompute the past.
+        """
+        check_sampling(temperature, top_k, top_p, max_new_tokens)
+        check_prompt(idx, getattr(self, "vocab_size", None))
+        window = self.context_length
+        if idx.size(1) > window and self.warn_on_crop:
+            warnings.warn(f"prompt has {idx.size(1)} tokens but the model sees at most {window}; "
+                          f"only the last {window} are used", stacklevel=2)
+        if use_cache and self.supports_cache:
+            return generate_cached(self, idx, max_new_tokens, temperature, top_k, top_p, generator)
+        for _ in range(max_new_tokens):
+            logits = self.next_token_logits(idx[:, -window:])
+            idx = torch.cat((idx, sample_next_token(logits, temperature, top_k, top_p, generator)), dim=1)
+        return idx
 
 
 class BigramLanguageModel(LanguageModel):
@@ -111,6 +81,7 @@ class BigramLanguageModel(LanguageModel):
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
+        self.vocab_size = vocab_size
         self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
@@ -155,70 +126,6 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.proj(torch.cat([h(x) for h in self.heads], dim=-1)))
-
-
-@dataclass
-class GPTConfig:
-    """Shape of a GPT. Defaults are GPT-2 small (124M)."""
-
-    vocab_size: int = 50257
-    block_size: int = 1024
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    dropout: float = 0.0
-    bias: bool = True  # biases in Linear and LayerNorm, like GPT-2; False is slightly faster and as good
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head != 0:
-            raise ValueError(
-                f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}) so every head "
-                f"gets n_embd // n_head dimensions; try n_head in {divisors(self.n_embd)}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def head_size(self) -> int:
-        return self.n_embd // self.n_head
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GPTConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def divisors(n: int) -> list[int]:
-    """All divisors of n, for error messages that suggest valid head counts."""
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-class KVCache:
-    """Keys and values of every layer for the tokens seen so far, preallocated to `block_size`.
-
-    During generation each new token only needs its own query; the keys and values of earlier tokens
-    never change, so we keep them instead of recomputing the whole window every step.
-    """
-
-    def __init__(self, config: GPTConfig, batch_size: int, device, dtype) -> None:
-        shape = (config.n_layer, batch_size, config.n_head, config.block_size, config.head_size)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.pos = 0  # number of cached positions
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store the new keys/values of `layer` and return all keys/values so far."""
-        end = self.pos + k.size(2)
-        self.k[layer, :, :, self.pos : end] = k
-        self.v[layer, :, :, self.pos : end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 
 class CausalSelfAttention(nn.Module):
@@ -297,10 +204,12 @@ class Block(nn.Module):
 class GPT(LanguageModel):
     """A decoder-only Transformer: token + position embeddings, `n_layer` blocks, final LayerNorm, LM head."""
 
+    supports_cache = True
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.context_length = config.block_size
+        self.context_length, self.vocab_size = config.block_size, config.vocab_size
         self.transformer = nn.ModuleDict(
             dict(
                 wte=nn.Embedding(config.vocab_size, config.n_embd),
@@ -326,19 +235,6 @@ class GPT(LanguageModel):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str, dropout: float | None = None, bias: bool | None = None) -> "GPT":
-        """GPT-2 weights: `gpt2` ... `gpt2-xl` (downloaded) or a Hugging Face folder (see pretrained.py)."""
-        from .pretrained import load_pretrained
-
-        return load_pretrained(name_or_path, dropout=dropout, bias=bias)
-
-    def save_pretrained(self, folder, tokenizer=None):
-        """Write a Hugging Face GPT-2 folder (config.json + model.safetensors) that `transformers` loads."""
-        from .pretrained import save_pretrained
-
-        return save_pretrained(self, folder, tokenizer)
 
     def num_params(self, exclude_embeddings: bool = False) -> int:
         """Parameter count (tied weights counted once); optionally without the position embedding table."""
@@ -372,3 +268,15 @@ class GPT(LanguageModel):
 
     def new_cache(self, batch_size: int, device: torch.device) -> KVCache:
         return KVCache(self.config, batch_size, device, self.transformer.wte.weight.dtype)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, dropout: float | None = None, bias: bool | None = None) -> "GPT":
+        """GPT-2 weights: `gpt2` ... `gpt2-xl` (downloaded) or a Hugging Face folder (see pretrained.py)."""
+        config, weights, source = read_pretrained(name_or_path, dropout=dropout, bias=bias)
+        model = cls(config)
+        copy_pretrained_weights(model.state_dict(), weights, source)
+        return model
+
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write a Hugging Face GPT-2 folder (config.json + model.safetensors) that `transformers` loads."""
+        return write_pretrained(self.config, self.state_dict(), folder, tokenizer)

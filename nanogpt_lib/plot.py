@@ -11,7 +11,7 @@ if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widge
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .train import History
+from .history import History
 
 
 def _smooth(values: Sequence[float], window: int) -> np.ndarray:

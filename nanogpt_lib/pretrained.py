@@ -7,7 +7,8 @@ is tied to `transformer.wte.weight`, so it is not stored separately.
 
 A Hugging Face folder holds `config.json` (a `GPT2Config`) and `model.safetensors` (or the older
 `pytorch_model.bin`). `load_pretrained` reads such a folder, or downloads one (`gpt2`, `gpt2-medium`,
-`gpt2-large`, `gpt2-xl`) with `huggingface_hub`; `save_pretrained` writes one that `transformers` loads.
+`gpt2-large`, `gpt2-xl`) with `huggingface_hub`; `write_pretrained` writes one that `transformers` loads.
+This module works on configs and state dicts only; `GPT.from_pretrained` and `GPT.save_pretrained` call it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .model import GPT, GPTConfig
+from .config import GPTConfig
+from .files import atomic_write, atomic_write_text
 from .tokenizers import Tokenizer, load_tokenizer
 
 HF_MODELS = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
@@ -148,8 +150,9 @@ def resolve_folder(name_or_path: str | Path) -> Path:
         ) from None
 
 
-def load_pretrained(name_or_path: str | Path, dropout: float | None = None, bias: bool | None = None) -> GPT:
-    """A `GPT` with the weights of a GPT-2 name or a local Hugging Face folder.
+def read_pretrained(name_or_path: str | Path, dropout: float | None = None,
+                    bias: bool | None = None) -> tuple[GPTConfig, dict[str, torch.Tensor], str]:
+    """The `GPTConfig`, the weights (in our key names and layout) and a description of a GPT-2 name or folder.
 
     `dropout` overrides the config's (for fine-tuning). `bias=None` means "as saved": True for GPT-2;
     False for our bias-free models saved with `save_pretrained` (their zero biases are dropped again).
@@ -160,16 +163,19 @@ def load_pretrained(name_or_path: str | Path, dropout: float | None = None, bias
         raise FileNotFoundError(f"{folder} has no config.json, so it is not a Hugging Face model folder")
     hf_config = json.loads(config_path.read_text())
     bias = hf_config.get("nanogpt_bias", True) if bias is None else bias
-    theirs = hf_to_ours(read_hf_state_dict(folder))
+    weights = hf_to_ours(read_hf_state_dict(folder))
     if not bias:
-        theirs = _drop_zero_biases(theirs, str(folder))
-    model = GPT(config_from_hf(hf_config, dropout, bias))
-    ours = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}  # tied to wte
-    check_keys(ours, theirs, str(folder))
+        weights = _drop_zero_biases(weights, str(folder))
+    return config_from_hf(hf_config, dropout, bias), weights, str(folder)
+
+
+def copy_pretrained_weights(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], source: str) -> None:
+    """Copy `theirs` into the tensors of a fresh model's `state_dict()` after checking every name and shape."""
+    ours = {k: v for k, v in ours.items() if k != "lm_head.weight"}  # tied to wte
+    check_keys(ours, theirs, source)
     with torch.no_grad():
         for key, tensor in ours.items():
             tensor.copy_(theirs[key])
-    return model
 
 
 def folder_tokenizer(folder: str | Path) -> Tokenizer | None:
@@ -186,27 +192,29 @@ def pretrained_tokenizer(name_or_path: str | Path) -> Tokenizer:
     return (folder_tokenizer(path) if path.is_dir() else None) or TiktokenTokenizer.named("gpt2")
 
 
-def save_pretrained(model: GPT, folder: str | Path, tokenizer: Tokenizer | None = None) -> Path:
+def write_pretrained(config: GPTConfig, state_dict: dict[str, torch.Tensor], folder: str | Path,
+                     tokenizer: Tokenizer | None = None) -> Path:
     """Write `config.json` + `model.safetensors` that `GPT2LMHeadModel.from_pretrained(folder)` loads.
 
     A bias=False model is written with zero biases: the same function, in GPT-2's layout. With a
-    `tokenizer`, it is saved beside the weights as `nanogpt_tokenizer.json`.
+    `tokenizer`, it is saved beside the weights as `nanogpt_tokenizer.json`. Each file is written atomically.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for key, tensor in model.state_dict().items():
+    for key, tensor in state_dict.items():
         if key == "lm_head.weight":
             continue
         tensors[key] = (tensor.t() if _is_conv1d(key) else tensor).detach().float().cpu().contiguous()
-    if not model.config.bias:
-        for module_name, module in model.named_modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm)) and module_name != "lm_head":
-                out_features = module.weight.shape[0]
-                tensors[f"{module_name}.bias"] = torch.zeros(out_features)
-    _safetensors().save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    if not config.bias:  # every Linear and LayerNorm weight (not the embeddings) gets a zero bias
+        for key in list(tensors):
+            if key.endswith(".weight") and not key.endswith(("wte.weight", "wpe.weight")):
+                width = tensors[key].shape[-1] if _is_conv1d(key) else tensors[key].shape[0]
+                tensors[key.removesuffix(".weight") + ".bias"] = torch.zeros(width)
+    data = _safetensors().save(tensors, metadata={"format": "pt"})
+    atomic_write(folder / "model.safetensors", lambda f: f.write(data))
     eot = tokenizer.eot_id if tokenizer is not None else None
-    (folder / "config.json").write_text(json.dumps(config_to_hf(model.config, eot), indent=2))
+    atomic_write_text(folder / "config.json", json.dumps(config_to_hf(config, eot), indent=2))
     if tokenizer is not None:
         tokenizer.save(folder / TOKENIZER_FILE)
     return folder

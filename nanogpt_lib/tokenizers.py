@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Iterable
 
+from .files import atomic_write_text
+
 TOKENIZER_TYPES: dict[str, type] = {}
 
 
@@ -51,8 +53,7 @@ class Tokenizer:
         """Write the tokenizer as JSON (`{"kind": ..., ...}`) and return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"kind": self.kind, **self.to_dict()}, ensure_ascii=False))
-        return path
+        return atomic_write_text(path, json.dumps({"kind": self.kind, **self.to_dict()}, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> "Tokenizer":

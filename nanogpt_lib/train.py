@@ -1,21 +1,20 @@
 """The training loop: AdamW, warmup + cosine LR, clipping, accumulation, eval, checkpoints, AMP and DDP.
 
-One function, `train(cfg, corpus)`, used by the CLI and the notebooks alike. Under `torchrun` it runs
-DistributedDataParallel (NCCL on CUDA, gloo on CPU); only rank 0 logs, evaluates and writes files.
+`train(cfg, corpus)` is used by the CLI and the notebooks alike and reads like the algorithm: sample a
+batch, step the optimizer, and every so often evaluate, save and call the callbacks (the log line and the
+samples are default callbacks). Devices and torchrun live in `device.py`, the run folder in `checkpoint.py`.
+Under `torchrun` it runs DistributedDataParallel; only rank 0 logs, evaluates and writes files.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import signal
 import threading
 import time
-import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,62 +23,36 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .checkpoint import (
+    FORMAT,
+    VERSION,
     CheckpointError,
-    atomic_save,
+    RunExistsError,
+    RunFolder,
     check_same_shape,
     load_checkpoint,
     restore_rng_state,
     rng_state,
-    FORMAT,
-    VERSION,
 )
 from .config import TrainConfig
 from .data import BatchSampler, Corpus, get_batch, load_corpus
+from .device import Runtime, autocast
+from .history import History
 from .model import GPT, LanguageModel
+from .sampling import sample_text
 from .tokenizers import Tokenizer
+
+__all__ = ["train", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "RunExistsError", "History",
+           "lr_at", "make_optimizer", "estimate_loss", "build_model", "sample_text"]
+
+Callback = Callable[[int, History], None]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class RunExistsError(FileExistsError):
-    """The output folder already holds a run and neither resume nor force was asked for."""
-
-
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped training after a checkpoint was saved."""
-
-
-@dataclass
-class History:
-    """What happened during training: one entry per optimizer step, and one per evaluation."""
-
-    step: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    tokens_per_sec: list[float] = field(default_factory=list)
-    eval_step: list[int] = field(default_factory=list)
-    eval_train_loss: list[float] = field(default_factory=list)
-    eval_val_loss: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        return cls(**{f.name: list(d.get(f.name, [])) for f in fields(cls)})
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict()))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "History":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    @property
-    def best_val_loss(self) -> float:
-        return min(self.eval_val_loss, default=math.inf)
+    """Ctrl-C or SIGTERM stopped training (after saving a checkpoint, unless it was the second signal)."""
 
 
 @dataclass
@@ -121,52 +94,6 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str) -
     return torch.optim.AdamW(groups, **kwargs)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` picks cuda, then Apple's mps, then cpu; under torchrun each rank gets its own GPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return device
-
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """The autocast dtype to use on `device`, falling back (with a message) where it is not supported."""
-    dtype = DTYPES[name]
-    if dtype == torch.float32:
-        return dtype
-    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        warnings.warn("this GPU does not support bfloat16; training in float16 with a GradScaler instead")
-        return torch.float16
-    try:  # one tiny autocast matmul tells whether this device/PyTorch supports the dtype
-        with torch.autocast(device.type, dtype=dtype):
-            torch.ones(2, 2, device=device) @ torch.ones(2, 2, device=device)
-    except (RuntimeError, AssertionError) as e:
-        if dtype == torch.bfloat16:
-            warnings.warn(f"bfloat16 autocast is not supported on {device.type} ({e}); training in float32")
-            return torch.float32
-        raise ValueError(
-            f"float16 autocast is not supported on {device.type} here ({e}); use --dtype bfloat16 or float32"
-        ) from None
-    return dtype
-
-
-def autocast(device: torch.device, dtype: torch.dtype):
-    """Mixed-precision context for forward + loss; a no-op in float32."""
-    if dtype == torch.float32:
-        return nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
 @torch.no_grad()
 def estimate_loss(model: torch.nn.Module, corpus: Corpus, cfg: TrainConfig, device, dtype=torch.float32) -> dict:
     """Mean loss over `eval_iters` batches of each split, in eval mode (no dropout).
@@ -174,6 +101,7 @@ def estimate_loss(model: torch.nn.Module, corpus: Corpus, cfg: TrainConfig, devi
     The batches come from a generator seeded the same way at every evaluation, so successive numbers are
     measured on the same text and differ only because the model changed.
     """
+    device = torch.device(device)
     was_training = model.training
     model.eval()
     out = {}
@@ -189,22 +117,6 @@ def estimate_loss(model: torch.nn.Module, corpus: Corpus, cfg: TrainConfig, devi
     return out
 
 
-def sample_text(
-    model: LanguageModel, tokenizer: Tokenizer, prompt: str = "\n", max_new_tokens: int = 200,
-    temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-) -> str:
-    """Decode `max_new_tokens` sampled after `prompt` (the prompt included), without touching global RNG."""
-    device = next(model.parameters()).device
-    ids = tokenizer.encode(prompt) or [tokenizer.eot_id or 0]
-    idx = torch.tensor([ids], dtype=torch.long, device=device)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen)
-    model.train(was_training)
-    return tokenizer.decode(out[0].tolist())
-
-
 def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
     """A fresh GPT for `cfg`, or pretrained GPT-2 weights when `cfg.init_from` names them."""
     if cfg.init_from == "scratch":
@@ -218,21 +130,41 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
     return model
 
 
+def check_step_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
+    """Refuse a configuration whose one training step cannot fit in memory, before it hangs the machine.
+
+    Activations kept for backward per layer: about 34·B·T·C values plus the B·H·T² attention matrix (stored
+    in float32 when the fused kernel cannot be used, e.g. on CPU), plus B·T·V logits.
+    """
+    B, T, C, H, L = cfg.batch_size, cfg.block_size, cfg.n_embd, cfg.n_head, cfg.n_layer
+    need = 4 * (L * (34 * B * T * C + 3 * B * H * T * T) + 3 * B * T * vocab_size)
+    if device.type == "cuda":
+        have, what = torch.cuda.get_device_properties(device).total_memory, "GPU memory"
+    else:
+        have, what = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "RAM"
+    if need > have:
+        raise ValueError(
+            f"one training step needs about {need / 2**30:,.0f} GiB of activations (batch_size {B} × block_size "
+            f"{T}, {L} layers), but this machine has {have / 2**30:,.0f} GiB of {what}; use a smaller block_size "
+            "or batch_size (or grad_accum_steps to keep the tokens per step)"
+        )
+
+
 def optimizer_step(step_model: torch.nn.Module, model: torch.nn.Module, sampler: BatchSampler,
                    optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: TrainConfig,
-                   device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+                   rt: Runtime) -> torch.Tensor:
     """One optimizer step over `grad_accum_steps` micro-batches; returns the mean loss, still on the device.
 
     `step_model` is what runs forward/backward (maybe compiled and/or DDP-wrapped); `model` owns the weights.
     """
-    step_loss = torch.zeros((), device=device)
+    step_loss = torch.zeros((), device=rt.device)
     for micro in range(cfg.grad_accum_steps):
         x, y = sampler()
         # DDP averages gradients across ranks during backward; only do it on the last micro-step.
         last_micro = micro == cfg.grad_accum_steps - 1
         sync = step_model.no_sync() if isinstance(step_model, DDP) and not last_micro else nullcontext()
         with sync:
-            with autocast(device, dtype):
+            with autocast(rt.device, rt.dtype):
                 loss = step_model(x, y)[1] / cfg.grad_accum_steps
             scaler.scale(loss).backward()  # float16: scale the loss up so small gradients do not underflow
         step_loss += loss.detach()
@@ -245,41 +177,53 @@ def optimizer_step(step_model: torch.nn.Module, model: torch.nn.Module, sampler:
     return step_loss
 
 
-def write_history(history: History, out_dir: Path) -> None:
-    """`history.json` and the `loss.png` picture of it, in the run folder."""
-    import matplotlib.pyplot as plt
-
-    from .plot import plot_losses
-
-    history.save(out_dir / "history.json")
-    fig = plot_losses(history)
-    fig.savefig(out_dir / "loss.png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
 @dataclass
-class DistInfo:
-    """Where this process sits in a torchrun job (rank 0 of 1 when not distributed)."""
+class TrainState:
+    """Everything that changes during training, and so everything a checkpoint holds and resume restores."""
 
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
+    model: LanguageModel
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    sampler: BatchSampler
+    history: History = field(default_factory=History)
+    step: int = 0
+    best_val: float = math.inf
 
-    @property
-    def is_master(self) -> bool:
-        return self.rank == 0
+    def checkpoint(self, cfg: TrainConfig, tokenizer: Tokenizer, rt: Runtime, data: dict) -> dict:
+        """The checkpoint dict (see checkpoint.py); every rank must call it (the random states are gathered)."""
+        ranks = [rng_state(self.sampler.state_dict())]
+        if rt.dist.distributed:
+            ranks = [None] * rt.dist.world_size
+            dist.all_gather_object(ranks, rng_state(self.sampler.state_dict()))
+        return {
+            "format": FORMAT, "version": VERSION, "step": self.step, "model": self.model.state_dict(),
+            "model_config": self.model.config.to_dict() if isinstance(self.model, GPT) else {},
+            "train_config": cfg.to_dict(), "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {}, "best_val_loss": self.best_val,
+            "tokenizer": {"kind": tokenizer.kind, **tokenizer.to_dict()}, "history": self.history.to_dict(),
+            "rng": {**ranks[0], "ranks": ranks}, "data": data,
+        }
 
-    @classmethod
-    def from_env(cls) -> "DistInfo":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                   int(os.environ.get("WORLD_SIZE", 1)))
+    def restore(self, ckpt: dict, rank: int) -> None:
+        """Continue from a checkpoint: weights, optimizer, history, and this rank's random streams."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.history, self.step = History.from_dict(ckpt["history"]), ckpt["step"]
+        self.best_val = ckpt["best_val_loss"]
+        # A rank the saved run did not have (more processes now) keeps its fresh seed + rank streams.
+        per_rank = ckpt["rng"].get("ranks", [ckpt["rng"]])
+        if rank < len(per_rank):
+            self.sampler.load_state_dict(restore_rng_state(per_rank[rank]))
 
 
 @contextmanager
 def stop_on_signals() -> Iterator[dict]:
-    """Turn the first Ctrl-C / SIGTERM into a flag checked between steps, so we stop at a clean point.
+    """Turn the first Ctrl-C / SIGTERM into a flag checked after each step, so we stop at a clean point.
 
-    A second Ctrl-C interrupts at once. Outside the main thread signals cannot be caught; nothing changes.
+    A second signal stops at once (`TrainingInterrupted`, no traceback from the CLI); a checkpoint write it
+    interrupts is abandoned and the previous checkpoint stays. Outside the main thread nothing changes.
     """
     flag = {"signal": None}
     if threading.current_thread() is not threading.main_thread():
@@ -288,7 +232,7 @@ def stop_on_signals() -> Iterator[dict]:
 
     def handler(signum, frame):
         if flag["signal"] is not None:
-            raise KeyboardInterrupt
+            raise TrainingInterrupted(f"second {signal.Signals(signum).name}: stopped at once")
         flag["signal"] = signal.Signals(signum).name
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -299,66 +243,48 @@ def stop_on_signals() -> Iterator[dict]:
             signal.signal(s, h)
 
 
-def prepare_out_dir(out_dir: Path, resume: bool, force: bool) -> dict | None:
-    """Check the run folder: return the checkpoint to resume, or None for a fresh run."""
-    ckpt_path = out_dir / "ckpt.pt"
-    if resume:
-        if not ckpt_path.is_file():
-            raise CheckpointError(f"cannot resume: no checkpoint at {ckpt_path}; drop --resume to start a new run")
-        return load_checkpoint(ckpt_path)
-    if ckpt_path.exists() or (out_dir / "history.json").exists():
-        if not force:
-            raise RunExistsError(
-                f"{out_dir} already holds a training run; pass --resume to continue it, --force to overwrite "
-                "it, or choose another --out-dir"
-            )
-        for name in ("ckpt.pt", "best.pt", "history.json", "loss.png"):
-            (out_dir / name).unlink(missing_ok=True)
-    return None
+def log_line(cfg: TrainConfig, model: LanguageModel, tokenizer: Tokenizer, say: Callable[[str], None]) -> Callback:
+    """The default callback: `[step/max] loss=… time=…s` every `log_interval` steps, plus a sample if asked."""
+    t0 = time.time()
+
+    def callback(step: int, history: History) -> None:
+        if step % cfg.log_interval == 0 or step == cfg.max_iters:
+            say(f"[{step}/{cfg.max_iters}] loss={history.train_loss[-1]:.4f} time={time.time() - t0:.1f}s")
+            if cfg.sample_tokens:
+                say(sample_text(model, tokenizer, max_new_tokens=cfg.sample_tokens, seed=cfg.seed).lstrip("\n"))
+
+    return callback
 
 
-def train(
-    cfg: TrainConfig,
-    corpus: Corpus | None = None,
-    *,
-    model: LanguageModel | None = None,
-    out_dir: str | Path | None = None,
-    resume: bool = False,
-    force: bool = False,
-    callbacks: tuple[Callable[[int, History], None], ...] = (),
-    progress: bool = True,
-    verbose: bool = True,
-) -> TrainResult:
-    """Train a model (a new `GPT` from `cfg` unless `model` is given) and return it with its history.
+def read_losses(pending: list[torch.Tensor], stop: dict, rt: Runtime) -> list[float]:
+    """The per-step losses since the last log step, in one device→host copy (averaged over ranks under DDP).
 
-    With `out_dir`, the run folder gets `ckpt.pt` (latest), `best.pt` (best val loss), `config.json`,
-    `history.json`, `tokenizer.json` and `loss.png`; `resume=True` continues from `out_dir/ckpt.pt`.
-    `callbacks` are called as `cb(step, history)` at every log and eval step (e.g. a live plot).
+    Under DDP the stop flag rides along, so one rank receiving a signal stops them all at the same step.
     """
-    info = DistInfo.from_env()
-    distributed = info.world_size > 1
-    device = resolve_device(cfg.device)
-    owns_group = distributed and not dist.is_initialized()  # then we also destroy it at the end
-    if owns_group:
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls: ~free speed, float32 master weights kept
-        torch.backends.cudnn.allow_tf32 = True
-    dtype = resolve_dtype(cfg.dtype, device)
-    out_dir = Path(out_dir) if out_dir is not None else None
-    ckpt = prepare_out_dir(out_dir, resume, force) if out_dir is not None else None
-    if resume and out_dir is None:
-        raise ValueError("resume=True needs out_dir: the folder whose ckpt.pt should be continued")
+    losses = torch.stack(pending)
+    pending.clear()
+    if rt.dist.distributed:
+        packed = torch.cat([losses, torch.tensor([float(stop["signal"] is not None)], device=rt.device)])
+        dist.all_reduce(packed)  # SUM, then divide: gloo has no AVG
+        losses = packed[:-1] / rt.dist.world_size
+        if packed[-1] > 0 and stop["signal"] is None:
+            stop["signal"] = "a signal (on another rank)"
+    return losses.tolist()
 
-    if corpus is None:
-        # Under torchrun the first process of each machine prepares missing token files while the others wait,
-        # so they never write the same files at once.
-        if distributed and info.local_rank != 0:
-            dist.barrier()
-        corpus = load_corpus(cfg.data_dir or None, cfg.tokenizer, vocab_size=cfg.vocab_size_target or None)
-        if distributed and info.local_rank == 0:
-            dist.barrier()
+
+def load_corpus_once(cfg: TrainConfig, rt: Runtime) -> Corpus:
+    """The prepared corpus; under torchrun the first process of each machine prepares missing token files
+    while the others wait, so they never write the same files at once."""
+    if rt.dist.local_rank != 0:
+        rt.barrier()
+    corpus = load_corpus(cfg.data_dir or None, cfg.tokenizer, vocab_size=cfg.vocab_size_target or None)
+    if rt.dist.local_rank == 0:
+        rt.barrier()
+    return corpus
+
+
+def check_corpus(cfg: TrainConfig, corpus: Corpus, model: LanguageModel | None) -> None:
+    """Every split must hold more than one window, and one step must fit in memory."""
     for split in ("train", "val"):
         n = len(getattr(corpus, split))
         if n <= cfg.block_size:
@@ -366,154 +292,149 @@ def train(
                 f"TrainConfig.block_size ({cfg.block_size}) must be smaller than the {split} split ({n} tokens); "
                 "use a smaller block_size or more data"
             )
+    if model is None:
+        from .device import resolve_device
 
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = model if model is not None else build_model(cfg, corpus.vocab_size)
-    if distributed:
-        torch.manual_seed(cfg.seed + info.rank)  # but each rank its own dropout masks
-    if ckpt is not None:
-        if ckpt["tokenizer"] != {"kind": corpus.tokenizer.kind, **corpus.tokenizer.to_dict()}:
-            raise CheckpointError(f"cannot resume {out_dir / 'ckpt.pt'}: it was trained with a different tokenizer")
-        if isinstance(model, GPT):
-            check_same_shape(out_dir / "ckpt.pt", ckpt["model_config"], model.config.to_dict())
-        model.load_state_dict(ckpt["model"])
-    model.to(device)
-    optimizer = make_optimizer(model, cfg, device.type)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    sampler = BatchSampler(corpus.train, cfg.batch_size, cfg.block_size, cfg.seed + info.rank, device)
-    history, start, best_val = History(), 0, math.inf
-    if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        history, start, best_val = History.from_dict(ckpt["history"]), ckpt["step"], ckpt["best_val_loss"]
-        # Each rank continues its own random streams (dropout, batches). A rank the saved run did not have
-        # (more processes now) keeps its fresh seed + rank streams, so it does not repeat another rank's.
-        per_rank = ckpt["rng"].get("ranks", [ckpt["rng"]])
-        if info.rank < len(per_rank):
-            sampler.load_state_dict(restore_rng_state(per_rank[info.rank]))
+        check_step_fits(cfg, corpus.vocab_size, resolve_device(cfg.device))
 
-    step_model = torch.compile(model) if cfg.compile else model
-    if distributed:
-        step_model = DDP(step_model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    def checkpoint_dict(step: int) -> dict:
-        ranks = [rng_state(sampler.state_dict())]
-        if distributed:
-            ranks = [None] * info.world_size
-            dist.all_gather_object(ranks, rng_state(sampler.state_dict()))
-        return {
-            "format": FORMAT, "version": VERSION, "step": step, "model": model.state_dict(),
-            "model_config": model.config.to_dict() if isinstance(model, GPT) else {},
-            "train_config": cfg.to_dict(), "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "best_val_loss": best_val,
-            "tokenizer": {"kind": corpus.tokenizer.kind, **corpus.tokenizer.to_dict()},
-            "history": history.to_dict(),
-            "rng": {**ranks[0], "ranks": ranks},
-        }
+def check_resumable(ckpt: dict, corpus: Corpus, model: LanguageModel, out_dir: Path) -> None:
+    """A checkpoint continues only with the same tokenizer and the same model shape."""
+    if ckpt["tokenizer"] != {"kind": corpus.tokenizer.kind, **corpus.tokenizer.to_dict()}:
+        raise CheckpointError(f"cannot resume {out_dir / 'ckpt.pt'}: it was trained with a different tokenizer")
+    if isinstance(model, GPT):
+        check_same_shape(out_dir / "ckpt.pt", ckpt["model_config"], model.config.to_dict())
 
-    def save(step: int, improved: bool) -> None:
-        state = checkpoint_dict(step)  # every rank takes part in gathering the sampler states
-        if out_dir is None or not info.is_master:
-            return
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
-            raise TrainingDiverged(f"weights became NaN/inf before step {step}; the previous checkpoint was kept")
-        atomic_save(state, out_dir / "ckpt.pt")
-        if improved:
-            shutil.copyfile(out_dir / "ckpt.pt", out_dir / ".best.pt.tmp")
-            os.replace(out_dir / ".best.pt.tmp", out_dir / "best.pt")
 
-    if out_dir is not None and info.is_master:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        corpus.tokenizer.save(out_dir / "tokenizer.json")
+def check_finite(losses: list[float], steps: list[int], run: RunFolder | None) -> None:
+    """Stop with advice when a loss is NaN or infinite, saying truthfully what is left on disk."""
+    bad = [(s, v) for s, v in zip(steps, losses) if not math.isfinite(v)]
+    if not bad:
+        return
+    if run is None:
+        kept = "nothing was saved: no out_dir"
+    elif run.saved:
+        kept = f"the last good checkpoint {run.ckpt_path} was kept"
+    else:
+        kept = "no checkpoint had been written yet"
+    raise TrainingDiverged(
+        f"loss became {bad[0][1]} at step {bad[0][0]}; training stopped ({kept}). Try a lower "
+        "learning_rate, gradient clipping (grad_clip), or float32."
+    )
 
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.max_iters, initial=start, disable=not (progress and info.is_master), unit="step",
-               dynamic_ncols=True)
-    say = tqdm.write if verbose and info.is_master else (lambda *a, **k: None)
-    if ckpt is not None:
-        say(f"resuming {out_dir} at step {start}/{cfg.max_iters}")
-    pending: list[torch.Tensor] = []  # per-step losses still on the device: read once per log interval
-    t_run, t_interval = time.time(), time.time()
-    model.train()
-    with stop_on_signals() as stop:
-        for step in range(start, cfg.max_iters):
-            lr = lr_at(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            pending.append(optimizer_step(step_model, model, sampler, optimizer, scaler, cfg, device, dtype))
-            history.step.append(step)
-            history.lr.append(lr)
-            bar.update(1)
+def evaluate(state: TrainState, corpus: Corpus, cfg: TrainConfig, rt: Runtime, say: Callable[[str], None]) -> bool:
+    """Estimate train/val loss, record them, print them; True when the val loss is the best so far."""
+    est = estimate_loss(state.model, corpus, cfg, rt.device, rt.dtype)
+    state.history.eval_step.append(state.step)
+    state.history.eval_train_loss.append(est["train"])
+    state.history.eval_val_loss.append(est["val"])
+    improved = est["val"] < state.best_val
+    state.best_val = min(state.best_val, est["val"])
+    say(f"step {state.step}: train loss {est['train']:.4f}, val loss {est['val']:.4f}")
+    return improved
 
-            done = step + 1
-            is_last = done == cfg.max_iters
-            is_eval = done % cfg.eval_interval == 0 or is_last
-            is_ckpt = is_eval or (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
-            is_log = is_eval or is_ckpt or done % cfg.log_interval == 0
-            # Alone we stop right after the step a signal arrived in. Under DDP, saving is collective, so
-            # all ranks must stop at the same step: they agree at the next log step instead.
-            if not (is_log or (stop["signal"] and not distributed)):
-                continue
-            # Sync point: read the pending losses with one device→host copy.
-            pending_losses = torch.stack(pending)
-            pending.clear()
-            if distributed:  # log the mean over ranks; the stop flag rides along (one rank stopping stops all)
-                flag = torch.tensor([0.0 if stop["signal"] is None else 1.0], device=device)
-                packed = torch.cat([pending_losses, flag])
-                dist.all_reduce(packed)  # SUM, then divide: gloo has no AVG
-                pending_losses = packed[:-1] / info.world_size
-                if packed[-1] > 0 and stop["signal"] is None:
-                    stop["signal"] = "a signal (on another rank)"
-            stopping = stop["signal"]  # decided (and agreed) here: a signal arriving later waits for the next step
-            losses = pending_losses.tolist()
-            bad = [(s, v) for s, v in zip(history.step[-len(losses):], losses) if not math.isfinite(v)]
-            if bad:
-                kept = f"the last good checkpoint {out_dir / 'ckpt.pt'} was kept" if out_dir else "no checkpoint"
-                raise TrainingDiverged(
-                    f"loss became {bad[0][1]} at step {bad[0][0]}; training stopped ({kept}). Try a lower "
-                    "learning_rate, gradient clipping (grad_clip), or float32."
-                )
-            elapsed = time.time() - t_interval
-            tok_s = len(losses) * cfg.tokens_per_step * info.world_size / max(elapsed, 1e-9)
-            history.train_loss.extend(losses)
-            history.tokens_per_sec.extend([tok_s] * len(losses))
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", tok_s=f"{tok_s:,.0f}")
-            if done % cfg.log_interval == 0 or is_last:
-                say(f"[{done}/{cfg.max_iters}] loss={losses[-1]:.4f} time={time.time() - t_run:.1f}s")
-                if cfg.sample_tokens and info.is_master:
-                    text = sample_text(model, corpus.tokenizer, max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
-                    say(text.lstrip("\n"))
-            improved = False
-            if is_eval and info.is_master:
-                est = estimate_loss(model, corpus, cfg, device, dtype)
-                history.eval_step.append(done)
-                history.eval_train_loss.append(est["train"])
-                history.eval_val_loss.append(est["val"])
-                improved = est["val"] < best_val
-                best_val = min(best_val, est["val"])
-                say(f"step {done}: train loss {est['train']:.4f}, val loss {est['val']:.4f}")
-            if is_ckpt or stopping:
-                save(done, improved)
-            for cb in callbacks:
-                cb(done, history)
-            if stopping:
-                bar.close()
-                if distributed:  # torchrun kills every rank once one exits: let rank 0 finish writing first
-                    dist.barrier()
-                where = f"; checkpoint saved in {out_dir / 'ckpt.pt'}" if out_dir else ""
-                hint = f". Resume with: nanogpt train --out-dir {out_dir} --resume" if out_dir else ""
-                if out_dir and distributed:
-                    hint = f". Resume with the same torchrun command plus --out-dir {out_dir} --resume"
-                say(f"{stopping} received: stopped after step {done}{where}{hint}")
-                raise TrainingInterrupted(f"training stopped by {stopping} after step {done}")
-            t_interval = time.time()  # logging, sampling and eval time do not count against tokens/s
-    bar.close()
-    if out_dir is not None and info.is_master:
-        write_history(history, out_dir)
-    if owns_group:
-        dist.barrier()  # rank 0 has finished writing files before anyone returns
-        dist.destroy_process_group()
-    return TrainResult(model=model, history=history, tokenizer=corpus.tokenizer, out_dir=out_dir)
+
+def save_checkpoint(state: TrainState, cfg: TrainConfig, corpus: Corpus, rt: Runtime, run: RunFolder | None,
+                    improved: bool) -> None:
+    """Every rank builds the checkpoint (a collective); rank 0 writes it, unless the weights went bad."""
+    ckpt = state.checkpoint(cfg, corpus.tokenizer, rt, corpus.summary())
+    if run is None:
+        return
+    if not all(torch.isfinite(p).all() for p in state.model.parameters()):
+        kept = "the previous checkpoint was kept" if run.saved else "no checkpoint had been written yet"
+        raise TrainingDiverged(f"weights became NaN/inf before step {state.step}; {kept}")
+    run.save(ckpt, improved)
+
+
+def stop_now(signal_name: str, step: int, out_dir: str | Path | None, rt: Runtime) -> None:
+    """After the checkpoint of a first Ctrl-C/SIGTERM: say how to resume, then stop."""
+    rt.barrier()  # torchrun kills every rank once one exits: let rank 0 finish writing first
+    if rt.dist.is_master:
+        where = f"; checkpoint saved in {Path(out_dir) / 'ckpt.pt'}" if out_dir else ""
+        hint = f". Resume with: nanogpt train --out-dir {out_dir} --resume" if out_dir else ""
+        if out_dir and rt.dist.distributed:
+            hint = f". Resume with the same torchrun command plus --out-dir {out_dir} --resume"
+        print(f"{signal_name} received: stopped after step {step}{where}{hint}", flush=True)
+    raise TrainingInterrupted(f"training stopped by {signal_name} after step {step}")
+
+
+def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageModel | None = None,
+          out_dir: str | Path | None = None, resume: bool = False, force: bool = False,
+          callbacks: tuple[Callback, ...] = (), progress: bool = True, verbose: bool = True) -> TrainResult:
+    """Train a model (a new `GPT` from `cfg` unless `model` is given) and return it with its history.
+
+    With `out_dir`, the run folder gets `ckpt.pt` (latest), `best.pt` (best val loss), `config.json`,
+    `data.json`, `history.json`, `tokenizer.json` and `loss.png`; `resume=True` continues from its `ckpt.pt`.
+    `callbacks` are called as `cb(step, history)` at every log and eval step (e.g. a live plot).
+    """
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir: the folder whose ckpt.pt should be continued")
+    rt = Runtime.start(cfg.device, cfg.dtype)
+    run = RunFolder(out_dir) if out_dir is not None and rt.dist.is_master else None
+    with run or nullcontext():
+        ckpt = run.open(resume, force) if run else (load_checkpoint(Path(out_dir) / "ckpt.pt") if resume else None)
+        corpus = corpus or load_corpus_once(cfg, rt)
+        check_corpus(cfg, corpus, model)
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        model = (model or build_model(cfg, corpus.vocab_size)).to(rt.device)
+        torch.manual_seed(cfg.seed + rt.dist.rank)  # but each rank its own dropout masks
+        state = TrainState(model, make_optimizer(model, cfg, rt.device.type),
+                           torch.amp.GradScaler(rt.device.type, enabled=rt.dtype == torch.float16),
+                           BatchSampler(corpus.train, cfg.batch_size, cfg.block_size, cfg.seed + rt.dist.rank, rt.device))
+        if ckpt is not None:
+            check_resumable(ckpt, corpus, model, Path(out_dir))
+            state.restore(ckpt, rt.dist.rank)
+        step_model = torch.compile(model) if cfg.compile else model
+        if rt.dist.distributed:
+            step_model = DDP(step_model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_iters, initial=state.step, disable=not (progress and rt.dist.is_master),
+                   unit="step", dynamic_ncols=True)
+        say = tqdm.write if verbose and rt.dist.is_master else (lambda *a, **k: None)
+        say(corpus.describe() if ckpt is None else f"resuming {out_dir} at step {state.step}/{cfg.max_iters}")
+        if run:
+            run.describe_run(cfg.to_dict(), corpus.tokenizer, corpus.summary())
+        callbacks = (log_line(cfg, model, corpus.tokenizer, say), *callbacks)
+        pending: list[torch.Tensor] = []  # per-step losses still on the device: read once per log interval
+        t_interval = time.time()
+        model.train()
+        with stop_on_signals() as stop:
+            for step in range(state.step, cfg.max_iters):
+                lr = lr_at(step, cfg)
+                for group in state.optimizer.param_groups:
+                    group["lr"] = lr
+                pending.append(optimizer_step(step_model, model, state.sampler, state.optimizer, state.scaler, cfg, rt))
+                state.step = done = step + 1
+                state.history.step.append(step)
+                state.history.lr.append(lr)
+                bar.update(1)
+                is_eval = done % cfg.eval_interval == 0 or done == cfg.max_iters
+                is_ckpt = is_eval or (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
+                # Alone we stop right after the step a signal arrived in. Under DDP, saving is collective, so
+                # all ranks must stop at the same step: they agree at the next log step instead.
+                if not (is_ckpt or done % cfg.log_interval == 0 or (stop["signal"] and not rt.dist.distributed)):
+                    continue
+                losses = read_losses(pending, stop, rt)
+                stopping = stop["signal"]  # decided (and agreed) here: a later signal waits for the next step
+                check_finite(losses, state.history.step[-len(losses):], run)
+                tok_s = len(losses) * cfg.tokens_per_step * rt.dist.world_size / max(time.time() - t_interval, 1e-9)
+                state.history.train_loss.extend(losses)
+                state.history.tokens_per_sec.extend([tok_s] * len(losses))
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", tok_s=f"{tok_s:,.0f}")
+                improved = is_eval and rt.dist.is_master and evaluate(state, corpus, cfg, rt, say)
+                if is_ckpt or stopping:
+                    save_checkpoint(state, cfg, corpus, rt, run, improved)
+                for cb in callbacks:
+                    cb(done, state.history)
+                if stopping:
+                    bar.close()
+                    stop_now(stopping, done, out_dir, rt)
+                t_interval = time.time()  # logging, sampling and eval time do not count against tokens/s
+        bar.close()
+        if run:
+            run.finish(state.history)
+    rt.close()
+    return TrainResult(model=model, history=state.history, tokenizer=corpus.tokenizer,
+                       out_dir=Path(out_dir) if out_dir is not None else None)

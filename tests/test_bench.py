@@ -7,7 +7,8 @@ import json
 import pytest
 
 from nanogpt_lib import GPT, GPTConfig
-from nanogpt_lib.bench import _override_pairs, bench_attention, bench_train, flops_per_token
+from nanogpt_lib.cli.bench import bench_attention, bench_train, flops_per_token
+from nanogpt_lib.config import parse_overrides
 from nanogpt_lib.cli import main
 
 
@@ -54,9 +55,27 @@ def test_cli_prints_json_and_writes_the_file(tmp_path, capsys):
 
 
 def test_override_pairs_are_typed_and_checked():
-    assert _override_pairs(["n_layer=2", "compile=true", "learning_rate=0.01"]) == {
+    assert parse_overrides(["n_layer=2", "compile=true", "learning_rate=0.01"]) == {
         "n_layer": 2, "compile": True, "learning_rate": 0.01}
     with pytest.raises(ValueError, match="must look like key=value"):
-        _override_pairs(["n_layer"])
-    with pytest.raises(ValueError, match="unknown config field 'n_layers'"):
-        _override_pairs(["n_layers=2"])
+        parse_overrides(["n_layer"])
+    with pytest.raises(ValueError, match="unknown config field.*'n_layers' \\(did you mean 'n_layer'"):
+        parse_overrides(["n_layers=2"])
+
+
+@pytest.mark.parametrize("text, value", [("on", True), ("yes", True), ("1", True), ("off", False), ("False", False)])
+def test_bench_and_train_parse_booleans_alike(text, value, tmp_path):
+    """One parser: `--set bias=on` and `train --bias on` agree (the bench once read `on` as False)."""
+    from nanogpt_lib.cli.main import build_parser
+
+    assert parse_overrides([f"bias={text}"]) == {"bias": value}
+    parser, _ = build_parser()
+    assert parser.parse_args(["train", "--bias", text]).bias is value
+
+
+@pytest.mark.parametrize("item, message", [("bias=maybe", "bias takes true or false"),
+                                           ("n_layer=two", "n_layer takes a value of type int")])
+def test_malformed_override_values_are_errors(item, message):
+    with pytest.raises(ValueError, match=message):
+        parse_overrides([item])
+

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from nanogpt_lib.cli import main
-from nanogpt_lib.course import (
+from nanogpt_lib.cli.course import (
     BEGIN,
     END,
     build_site,

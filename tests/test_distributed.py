@@ -81,7 +81,7 @@ def test_two_processes_average_gradients_like_one_big_batch(data_dir, tmp_path):
     assert run.stdout.count("step 6: train loss") == 1
     assert run.stdout.count("done: 6 steps") == 1
     assert sorted(p.name for p in out.iterdir()) == [
-        "best.pt", "ckpt.pt", "config.json", "history.json", "loss.png", "tokenizer.json"]
+        ".nanogpt.lock", "best.pt", "ckpt.pt", "config.json", "data.json", "history.json", "loss.png", "tokenizer.json"]
     ckpt = load_checkpoint(out / "ckpt.pt")
     assert ckpt["step"] == 6
     # each rank has its own batches and dropout masks: the two saved random states differ

@@ -59,7 +59,7 @@ def test_bad_stride(model):
 
 
 def test_bench_generate_fields():
-    from nanogpt_lib.evaluate import bench_generate
+    from nanogpt_lib.cli.bench import bench_generate
 
     r = bench_generate(preset="tiny", prompt_tokens=4, new_tokens=12, repeats=1)
     assert r["identical_greedy_tokens"] is True

@@ -16,7 +16,7 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 import nanogpt_lib
-from nanogpt_lib.course import convention_problems
+from nanogpt_lib.cli.course import convention_problems
 from nanogpt_lib.notebook import REPO_URL, colab_url
 
 ROOT = Path(__file__).resolve().parents[1]

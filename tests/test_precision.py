@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nanogpt_lib import GPT, Corpus, get_config, load_checkpoint, train
-from nanogpt_lib.train import autocast, resolve_dtype
+from nanogpt_lib.device import autocast, resolve_dtype
 
 CPU = torch.device("cpu")
 

@@ -7,7 +7,7 @@ import torch
 
 from nanogpt_lib import GPT, GPTConfig, get_config, train
 from nanogpt_lib.cli import main
-from nanogpt_lib.report import SECTION_END, SECTION_START, attention_weights, make_report
+from nanogpt_lib.cli.report import SECTION_END, SECTION_START, attention_weights, make_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

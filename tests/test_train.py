@@ -32,8 +32,10 @@ def test_gradient_accumulation_matches_a_bigger_batch(small_corpus):
                 verbose=False)
     acc = train(get_config("tiny", max_iters=3, batch_size=4, grad_accum_steps=2, grad_clip=0.0), small_corpus,
                 progress=False, verbose=False)
+    # Adam divides by sqrt(v), so float rounding in near-zero gradients (summed in another order) moves a
+    # weight by up to ~1e-6 after 3 steps of lr 3e-3; a wrong accumulation moves them by ~lr, and shows in the loss.
     for (name, p), q in zip(big.model.named_parameters(), acc.model.parameters()):
-        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5, msg=name)
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5, msg=name)
     assert big.history.train_loss == pytest.approx(acc.history.train_loss, abs=1e-6)
 
 

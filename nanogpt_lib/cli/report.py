@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
-from .config import TrainConfig
-from .model import GPT, BigramLanguageModel
+from ..files import atomic_write_text
+from ..config import TrainConfig
+from ..model import GPT, BigramLanguageModel
 
 BIGRAM_LR = 1e-2  # a lookup table learns well at the rate notebook 01 uses; the GPT's rate is too slow for it
 ATTENTION_PROMPT = "ROMEO:\nBut soft! what light"  # short enough to label every character
@@ -56,7 +57,7 @@ def attention_weights(model: GPT, idx: torch.Tensor, layer: int = 0) -> torch.Te
 def train_bigram(cfg: TrainConfig, corpus, max_iters: int | None = None):
     """The bigram baseline: the run's data, batch size, block size, evaluations and schedule shape, on CPU
     in float32, at `BIGRAM_LR`. Returns the `TrainResult` (its history is the baseline's own)."""
-    from .train import train
+    from ..train import train
 
     steps = min(max_iters or cfg.max_iters, cfg.max_iters)
     bigram_cfg = replace(cfg, learning_rate=BIGRAM_LR, min_lr=BIGRAM_LR / 10, max_iters=steps, lr_decay_iters=0,
@@ -82,10 +83,11 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
     """
     import matplotlib.pyplot as plt
 
-    from .checkpoint import load_model, run_checkpoint
-    from .data import load_corpus
-    from .plot import plot_attention, plot_runs
-    from .train import History, sample_text
+    from ..checkpoint import load_model, run_checkpoint
+    from ..data import load_corpus
+    from ..plot import plot_attention, plot_runs
+    from ..history import History
+    from ..sampling import sample_text
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if readme:
@@ -142,10 +144,10 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
                    "seed": SAMPLE_SEED, "text": sample},
         "attention_prompt": prompt,
     }
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     base = Path(readme).resolve().parent if readme else Path.cwd()
     snippet = markdown_snippet(report, Path(os.path.relpath(out_dir.resolve(), base)).as_posix())
-    (out_dir / "report.md").write_text(snippet)
+    atomic_write_text(out_dir / "report.md", snippet)
     if readme:
         replace_section(Path(readme), snippet)
     return report

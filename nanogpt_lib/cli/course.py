@@ -25,13 +25,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .notebook import REPO_URL, colab_url
+from ..notebook import REPO_URL, colab_url
 
 EXERCISE_TAG = "exercise"
 SELF_CHECK_TAG = "self-check"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 DOCS_DIR = ROOT / "docs"
 
@@ -249,7 +249,7 @@ def add_parser(sub) -> dict[str, argparse.ArgumentParser]:
 
 def cmd_course(args: argparse.Namespace) -> None:
     """Run `nanogpt course ...`; missing optional packages and build failures become one-line errors."""
-    from .cli import CLIError
+    from .errors import CLIError
 
     try:
         if args.course_command == "student-edition":

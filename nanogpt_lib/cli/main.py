@@ -8,26 +8,28 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import json
 import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import ALIASES, PRESETS, TrainConfig, check_overrides, get_config
+from ..config import ALIASES, PRESETS, TrainConfig, check_overrides, field_type, get_config, parse_value
+from .errors import CLIError
 
 
-class CLIError(Exception):
-    """A user mistake on the command line: printed as one message, exit status 2."""
+def option_type(name: str):
+    """argparse `type=` for TrainConfig field `name`: the shared parser, with argparse's error type."""
 
+    def parse(text: str):
+        try:
+            return parse_value(name, text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
 
-def parse_bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    parse.__name__ = field_type(name).__name__  # argparse names the type in its messages
+    return parse
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -36,12 +38,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     alias_of = {v: k for k, v in ALIASES.items()}
     defaults = TrainConfig.__dataclass_fields__
     for f in fields(TrainConfig):
-        kind = type(defaults[f.name].default)
+        kind = field_type(f.name)
         names = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
         if f.name in alias_of:
             names.append(f"--{alias_of[f.name]}")
-        extra = dict(type=parse_bool, nargs="?", const=True) if kind is bool else dict(type=kind)
-        group.add_argument(*names, dest=f.name, default=None, metavar=kind.__name__.upper(),
+        extra = dict(nargs="?", const=True) if kind is bool else {}
+        group.add_argument(*names, dest=f.name, default=None, metavar=kind.__name__.upper(), type=option_type(f.name),
                            help=f"(default {defaults[f.name].default!r})", **extra)
 
 
@@ -109,12 +111,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from .data import default_data_dir, prepare
+    from ..data import default_data_dir, file_sha256, prepare, text_path
 
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir(args.tokenizer)
+    if args.data_dir:
+        data_dir = Path(args.data_dir)
+    else:
+        source = text_path(args.input)
+        data_dir = default_data_dir(args.tokenizer, file_sha256(source), source.stem)
     kwargs = {"vocab_size": args.vocab_size} if args.vocab_size else {}
     meta = prepare(data_dir, args.input, args.tokenizer, args.val_fraction, **kwargs)
-    print(f"corpus: {meta['corpus_chars']:,} characters ({meta['corpus_bytes']:,} bytes)")
+    print(f"corpus: {meta['source']['path']}: {meta['corpus_chars']:,} characters ({meta['corpus_bytes']:,} bytes)")
     print(f"tokenizer: {meta['tokenizer']}, vocab size {meta['vocab_size']:,}")
     print(f"train: {meta['train_tokens']:,} tokens, val: {meta['val_tokens']:,} tokens ({meta['dtype']})")
     print(f"wrote {data_dir}/train.bin, val.bin, tokenizer.json, meta.json")
@@ -124,7 +130,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Preset (or, on --resume without --preset, the checkpoint's config) plus the given overrides."""
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
     if args.resume and args.preset is None:
-        from .checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
 
         saved = load_checkpoint(Path(args.out_dir) / "ckpt.pt")["train_config"]
         return TrainConfig.from_dict({**saved, **check_overrides(overrides)})
@@ -132,7 +138,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from .train import train
+    from ..train import train
 
     if args.resume and not args.out_dir:
         raise CLIError("--resume needs --out-dir: the run folder to continue")
@@ -149,38 +155,54 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    import torch
+    from ..checkpoint import load_model_and_tokenizer
+    from ..device import resolve_device
+    from ..sampling import check_sampling, sample_text
 
-    from .train import resolve_device, sample_text
-
-    device = resolve_device(args.device)
-    if args.init_from:
-        from .model import GPT
-        from .pretrained import pretrained_tokenizer
-
-        # A folder may carry its own tokenizer (save_pretrained writes it); otherwise GPT-2's.
-        model, tokenizer = GPT.from_pretrained(args.init_from).to(device).eval(), pretrained_tokenizer(args.init_from)
-    else:
-        if not args.out_dir:
-            raise CLIError("sample needs --out-dir (a run folder) or --init-from (pretrained weights)")
-        from .checkpoint import load_model, run_checkpoint
-
-        path = run_checkpoint(args.out_dir, args.checkpoint)
-        model, tokenizer, _ = load_model(path, device)
-        print(f"# {path}", file=sys.stderr)
-    torch.manual_seed(args.seed)
+    check_sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.num_samples)
+    if not (args.out_dir or args.init_from):
+        raise CLIError("sample needs --out-dir (a run folder) or --init-from (pretrained weights)")
+    which = "best" if args.checkpoint == "best" else "last"
+    model, tokenizer, source = load_model_and_tokenizer(args.init_from or args.out_dir, resolve_device(args.device), which)
+    print(f"# {source}", file=sys.stderr)
     for i in range(args.num_samples):
-        text = sample_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k,
-                           args.top_p, seed=args.seed + i)
-        print(text)
+        print(sample_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k,
+                          args.top_p, seed=args.seed + i))
         if i < args.num_samples - 1:
             print("-" * 40)
 
 
+def os_error_message(e: OSError) -> str:
+    """One line for a file-system problem: what failed, on which path, and what to do about it."""
+    path = e.filename or "a file"
+    advice = {
+        errno.ENOSPC: "the disk is full: free some space (the previous checkpoint was kept)",
+        errno.EACCES: "permission denied: choose a folder you can write to",
+        errno.EPERM: "not permitted: choose a folder you can write to",
+        errno.EROFS: "the file system is read-only: choose a writable folder",
+        errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+        errno.EEXIST: "a file with that name is in the way: choose another path",
+        errno.EISDIR: "that is a folder, not a file: name a file",
+        errno.ENOENT: "no such file or folder: check the path",
+    }.get(e.errno, e.strerror or str(e))
+    return f"cannot use {path}: {advice}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `nanogpt` and `python -m nanogpt_lib`; returns the exit status."""
-    from .checkpoint import CheckpointError
-    from .train import RunExistsError, TrainingDiverged, TrainingInterrupted
+    """Entry point of `nanogpt` and `python -m nanogpt_lib`; returns the exit status.
+
+    Every mistake a user can make ends in one `nanogpt: error: ...` line and status 2; Ctrl-C in 130.
+    """
+    try:
+        return run(argv)
+    except KeyboardInterrupt:  # Ctrl-C before training set up its own handler, or a second Ctrl-C
+        print("nanogpt: interrupted (the last complete checkpoint, if any, is kept)", file=sys.stderr)
+        return 130
+
+
+def run(argv: list[str] | None = None) -> int:
+    from ..checkpoint import CheckpointError, RunExistsError, RunLockedError
+    from ..train import TrainingDiverged, TrainingInterrupted
 
     argv = sys.argv[1:] if argv is None else argv
     parser, subparsers = build_parser()
@@ -200,9 +222,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = args.bench_func(args)
             print(json.dumps(result, indent=2))
-    except TrainingInterrupted:
+    except TrainingInterrupted as e:
+        if "second" in str(e):
+            print(f"nanogpt: {e}; the last complete checkpoint is kept", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, FileNotFoundError, CheckpointError, RunExistsError, TrainingDiverged) as e:
+    except (CLIError, ValueError, CheckpointError, RunExistsError, RunLockedError, TrainingDiverged) as e:
         print(f"nanogpt: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # FileNotFoundError with our own message, or any file-system failure
+        print(f"nanogpt: error: {os_error_message(e) if e.filename else e}", file=sys.stderr)
         return 2
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
+import math
 import platform
 import resource
 import statistics
@@ -17,10 +19,14 @@ from pathlib import Path
 
 import torch
 
-from .config import PRESETS, TrainConfig, get_config
-from .data import Corpus, split_ids
-from .model import GPT
-from .tokenizers import CharTokenizer
+from ..checkpoint import load_model_and_tokenizer
+from ..config import PRESETS, TrainConfig, get_config, parse_overrides
+from ..data import Corpus, load_text, split_ids
+from ..device import autocast, resolve_device, resolve_dtype
+from ..evaluate import evaluate_text_ids, val_ids
+from ..files import atomic_write_text
+from ..model import GPT
+from ..tokenizers import CharTokenizer
 
 # Dense peak FLOP/s per device for the dtype used, from vendor data sheets (no sparsity).
 GPU_PEAK_FLOPS = {  # checked in order: the more specific names first
@@ -94,7 +100,7 @@ def bench_train(preset: str, iters: int = 20, warmup: int = 5, vocab_size: int =
     Each step is timed alone (log_interval=1: one loss read per step, which is the only host sync).
     `first_iter_seconds` includes torch.compile's compilation when `compile=True`.
     """
-    from .train import resolve_device, resolve_dtype, train
+    from ..train import train
 
     cfg = get_config(preset, **overrides)
     cfg = TrainConfig.from_dict({**cfg.to_dict(), "max_iters": warmup + iters, "log_interval": 1,
@@ -139,8 +145,7 @@ def bench_attention(preset: str = "cpu", iters: int = 20, warmup: int = 3, devic
 
     The two are timed alternately, so load from other processes hits both alike; numbers are medians.
     """
-    from .model import CausalSelfAttention, MultiHeadAttention
-    from .train import autocast, resolve_device, resolve_dtype
+    from ..model import CausalSelfAttention, MultiHeadAttention
 
     cfg = get_config(preset)
     dev = resolve_device(device)
@@ -180,28 +185,98 @@ def bench_attention(preset: str = "cpu", iters: int = 20, warmup: int = 3, devic
     }
 
 
-def _override_pairs(items: list[str]) -> dict:
-    """`key=value` strings → typed TrainConfig overrides."""
-    defaults = TrainConfig.__dataclass_fields__
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key=value (e.g. n_layer=2)")
-        key, value = item.split("=", 1)
-        if key not in defaults:
-            raise ValueError(f"unknown config field {key!r}; valid fields: {', '.join(defaults)}")
-        kind = type(defaults[key].default)
-        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-    return out
-
-
 def _write(result: dict, path: str | None) -> dict:
+    """Also write the JSON result to `path` (atomically), when one is given."""
     if path:
-        import json
-
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(result, indent=2))
+        atomic_write_text(path, json.dumps(result, indent=2))
     return result
+
+
+def load_for_bench(init_from: str | None, out_dir: str | None, device: torch.device) -> tuple[GPT, object, str]:
+    """The model to measure: pretrained weights (`--init-from`) or a run folder (`--out-dir`)."""
+    if not (init_from or out_dir):
+        raise ValueError("say which model to evaluate: --init-from gpt2|FOLDER or --out-dir RUN")
+    return load_model_and_tokenizer(init_from or out_dir, device)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def bench_eval(init_from: str | None = None, out_dir: str | None = None, data: str = "shakespeare",
+               stride: int | None = None, block_size: int | None = None, batch_size: int = 8,
+               max_tokens: int | None = None, device: str = "auto") -> dict:
+    """Val loss, perplexity and bits per character on Tiny Shakespeare's val split, with speed and memory."""
+    if data != "shakespeare":
+        raise ValueError(f"unknown eval data {data!r}; only 'shakespeare' (Tiny Shakespeare's val split)")
+    dev = resolve_device(device)
+    model, tokenizer, source = load_for_bench(init_from, out_dir, dev)
+    ids = val_ids(load_text(), tokenizer)
+    if max_tokens:
+        ids = ids[:max_tokens]
+    _reset_peak(dev)
+    t0 = time.perf_counter()
+    result = evaluate_text_ids(model, ids, tokenizer, block_size, stride, batch_size)
+    seconds = time.perf_counter() - t0
+    mem, mem_source = peak_memory_bytes(dev)
+    block = min(block_size or model.config.block_size, model.config.block_size)
+    return {
+        "benchmark": "eval", "model": source, "params": model.num_params(), "tokenizer": tokenizer.kind,
+        "vocab_size": tokenizer.vocab_size, "data": "Tiny Shakespeare val split (last 10% of tokens)",
+        "block_size": block, "stride": stride or block, "val_tokens": len(ids), **result.to_dict(),
+        "seconds": seconds, "tokens_per_sec": result.tokens / seconds, "peak_memory_bytes": mem,
+        "peak_memory_source": mem_source, "device": str(dev), "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+    }
+
+
+def timed_generate(model: GPT, prompt: torch.Tensor, new_tokens: int, use_cache: bool) -> tuple[torch.Tensor, float]:
+    """Greedy generation and its wall time in seconds."""
+    if prompt.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
+    if prompt.device.type == "cuda":
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - t0
+
+
+def bench_generate(init_from: str | None = None, out_dir: str | None = None, preset: str = "cpu",
+                   vocab_size: int = 65, prompt_tokens: int = 16, new_tokens: int | None = None,
+                   batch_size: int = 1, repeats: int = 3, device: str = "auto", seed: int = 0) -> dict:
+    """Tokens/s of greedy generation with and without the KV cache (best of `repeats`), and whether the two
+    paths produced identical tokens. Without a model, a random GPT with the preset's shape is timed."""
+    dev = resolve_device(device)
+    if init_from or out_dir:
+        model, _, source = load_for_bench(init_from, out_dir, dev)
+    else:
+        torch.manual_seed(seed)
+        model = GPT(get_config(preset).model_config(vocab_size)).to(dev).eval()
+        source = f"random GPT with the {preset!r} preset's shape, vocab {vocab_size}"
+    block = model.config.block_size
+    new_tokens = new_tokens or block - prompt_tokens  # by default fill exactly one window
+    gen = torch.Generator().manual_seed(seed)
+    prompt = torch.randint(model.config.vocab_size, (batch_size, prompt_tokens), generator=gen).to(dev)
+    _reset_peak(dev)
+    timings: dict[bool, float] = {}
+    outputs: dict[bool, torch.Tensor] = {}
+    for use_cache in (False, True):
+        for _ in range(repeats):
+            outputs[use_cache], seconds = timed_generate(model, prompt, new_tokens, use_cache)
+            timings[use_cache] = min(seconds, timings.get(use_cache, math.inf))
+    mem, mem_source = peak_memory_bytes(dev)
+    tok = batch_size * new_tokens
+    return {
+        "benchmark": "generate", "model": source, "params": model.num_params(), "block_size": block,
+        "batch_size": batch_size, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "repeats": repeats,
+        "tokens_per_sec_no_cache": tok / timings[False], "tokens_per_sec_kv_cache": tok / timings[True],
+        "speedup": timings[False] / timings[True],
+        "identical_greedy_tokens": bool(torch.equal(outputs[False], outputs[True])),
+        "peak_memory_bytes": mem, "peak_memory_source": mem_source, "device": str(dev),
+        "date": datetime.date.today().isoformat(), "machine": machine(),
+    }
 
 
 def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentParser]:
@@ -222,7 +297,7 @@ def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
     t.add_argument("--json", default=None, help="also write the result to this file")
 
     def run_train(args: argparse.Namespace) -> dict:
-        overrides = _override_pairs(args.set)
+        overrides = parse_overrides(args.set)
         for key in ("dtype", "device"):
             if getattr(args, key):
                 overrides[key] = getattr(args, key)
@@ -243,7 +318,36 @@ def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
     a.set_defaults(bench_func=lambda args: _write(
         bench_attention(args.preset, args.iters, args.warmup, args.device, args.dtype), args.json))
 
-    from .evaluate import add_parsers  # bench eval, bench generate
-
     add_parsers(kinds)
     return {"bench": bench}
+
+
+def add_parsers(kinds: argparse._SubParsersAction) -> None:
+    """Register `nanogpt bench eval` and `nanogpt bench generate` (called from `bench.add_parser`)."""
+    e = kinds.add_parser("eval", help="val loss, perplexity, bits/char of pretrained weights or a run")
+    e.add_argument("--init-from", default=None, help="gpt2, gpt2-medium, ... or a Hugging Face folder")
+    e.add_argument("--out-dir", default=None, help="or a run folder (best.pt, else ckpt.pt)")
+    e.add_argument("--data", default="shakespeare", choices=["shakespeare"])
+    e.add_argument("--stride", type=int, default=None, help="tokens between window starts (default block size)")
+    e.add_argument("--block-size", type=int, default=None, help="window length (default the model's)")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--max-tokens", type=int, default=None, help="evaluate only the first N val tokens")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", default=None, help="also write the result to this file")
+    e.set_defaults(bench_func=lambda a: _write(bench_eval(
+        a.init_from, a.out_dir, a.data, a.stride, a.block_size, a.batch_size, a.max_tokens, a.device), a.json))
+
+    g = kinds.add_parser("generate", help="generation tokens/s with and without the KV cache")
+    g.add_argument("--init-from", default=None, help="gpt2, ... or a Hugging Face folder")
+    g.add_argument("--out-dir", default=None, help="or a run folder")
+    g.add_argument("--preset", default="cpu", choices=list(PRESETS), help="shape of a random model (default)")
+    g.add_argument("--vocab-size", type=int, default=65, help="vocabulary of the random model")
+    g.add_argument("--prompt-tokens", type=int, default=16)
+    g.add_argument("--new-tokens", type=int, default=None, help="default: fill the context window once")
+    g.add_argument("--batch-size", type=int, default=1)
+    g.add_argument("--repeats", type=int, default=3, help="timed runs per path; the fastest counts")
+    g.add_argument("--device", default="auto")
+    g.add_argument("--json", default=None, help="also write the result to this file")
+    g.set_defaults(bench_func=lambda a: _write(bench_generate(
+        a.init_from, a.out_dir, a.preset, a.vocab_size, a.prompt_tokens, a.new_tokens, a.batch_size, a.repeats,
+        a.device), a.json))
