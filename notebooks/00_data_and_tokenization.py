@@ -1,0 +1,243 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/notebooks/00_data_and_tokenization.ipynb)
+#
+# # 00 · Data and tokenization
+#
+# A language model learns to continue text. Before any model, we need the text itself, a way to turn it
+# into numbers, and a way to cut it into training examples.
+#
+# **You will learn**
+# - how big Tiny Shakespeare is and what it looks like;
+# - the character vocabulary, and `encode` / `decode` between text and integer ids;
+# - why we hold out the *end* of the text for validation;
+# - what a **context** and a **target** are, and how one window of `block_size + 1` characters holds
+#   `block_size` training examples; how a batch of windows is drawn.
+#
+# **You need** Python and a first look at PyTorch tensors. This is the first notebook of the series.
+
+# %%
+# In Colab, install nanogpt_lib from the project's repository; locally it is already installed.
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install -q "git+https://github.com/nanogpt-notebooks/nanogpt-notebooks"
+
+from nanogpt_lib.notebook import setup
+
+setup()  # seeds, small inline figures; loads the corpus (downloads it the first time)
+
+# %% [markdown]
+# ## The corpus
+#
+# `load_text()` returns Tiny Shakespeare: about 40,000 lines of plays in one 1.1 MB file. It looks for a
+# local copy first and downloads it otherwise.
+
+# %%
+from nanogpt_lib import load_text
+
+text = load_text()
+print(f"{len(text):,} characters, {len(text.splitlines()):,} lines")
+print(text[:400])
+
+# %% [markdown]
+# ## The vocabulary
+#
+# The simplest tokenizer treats every distinct character as a token. Sorting the characters gives each one
+# a fixed id.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+chars = sorted(set(text))
+vocab_size = len(chars)
+print(vocab_size)
+print(repr("".join(chars)))
+
+# %% [markdown]
+# A few characters do most of the work. Here are the most frequent ones:
+
+# %%
+from collections import Counter
+
+import matplotlib.pyplot as plt
+
+top = Counter(text).most_common(30)
+fig, ax = plt.subplots(figsize=(10, 2.8))
+ax.bar([repr(c)[1:-1] for c, _ in top], [n for _, n in top], color="tab:blue")
+ax.set(title="The 30 most frequent characters", ylabel="count")
+plt.show()
+
+# %% [markdown]
+# ## Encode and decode
+#
+# Two lookup tables turn characters into ids (`stoi`, "string to integer") and back (`itos`).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+stoi = {c: i for i, c in enumerate(chars)}
+itos = {i: c for i, c in enumerate(chars)}
+
+
+def encode(s: str) -> list[int]:
+    return [stoi[c] for c in s]
+
+
+def decode(ids) -> str:
+    return "".join(itos[int(i)] for i in ids)
+
+
+print(encode("hii there"))
+print(decode(encode("hii there")))
+
+# %% [markdown]
+# Real tokenizers (GPT-2's BPE, SentencePiece) trade a bigger vocabulary for shorter sequences; notebook 06
+# builds one. Characters keep everything visible, so we start with them.
+#
+# The whole corpus becomes one long tensor of ids:
+
+# %%
+import torch
+
+data = torch.tensor(encode(text), dtype=torch.long)
+print(data.shape, data.dtype)
+print(data[:60])
+
+# %% [markdown]
+# ## Train / validation split
+#
+# We keep the first 90% for training and the last 10% for validation. No shuffling: text is sequential, and
+# a contiguous stretch the model has never seen is an honest test of whether it learned *Shakespeare* or
+# just memorised lines.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+n = int(0.9 * len(data))
+train_data, val_data = data[:n], data[n:]
+print(f"train {len(train_data):,} tokens, val {len(val_data):,} tokens")
+
+# %% [markdown]
+# ## Contexts and targets
+#
+# We never feed the whole text at once. We take a window of `block_size + 1` ids. Inside it, every prefix
+# is a **context** and the character right after it is its **target**: one window gives `block_size`
+# examples, with contexts from 1 to `block_size` characters long. That is also why a model trained like
+# this can start generating from a single character.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+block_size = 8
+x = train_data[:block_size]
+y = train_data[1 : block_size + 1]
+for t in range(block_size):
+    context, target = x[: t + 1], y[t]
+    print(f"context {decode(context)!r:12} -> target {decode([target])!r}")
+
+# %% [markdown]
+# ## Batches
+#
+# To keep the CPU (or GPU) busy we process many windows at once: `batch_size` random starting points, each
+# giving one row of `x` and the same row shifted by one in `y`. So `y[b, t]` is the target for the context
+# `x[b, : t + 1]`.
+
+# %%
+batch_size = 4
+
+
+def get_batch_by_hand(data: torch.Tensor, batch_size: int, block_size: int, generator=None):
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    x = torch.stack([data[i : i + block_size] for i in starts])
+    y = torch.stack([data[i + 1 : i + block_size + 1] for i in starts])
+    return x, y
+
+
+xb, yb = get_batch_by_hand(train_data, batch_size, block_size, torch.Generator().manual_seed(0))
+print("x =", xb, "y =", yb, sep="\n")
+for row in range(batch_size):
+    print(f"{decode(xb[row])!r:14} -> {decode(yb[row])!r}")
+
+# %% [markdown]
+# From now on the library does this: `nanogpt_lib.CharTokenizer` is the vocabulary with `encode`/`decode`,
+# `Corpus.from_text` encodes and splits, and `get_batch` draws the windows (with one indexing operation
+# instead of a Python loop).
+#
+# ## Check
+#
+# The hand-built pieces must agree with the library's.
+
+# %%
+from nanogpt_lib import CharTokenizer, Corpus, get_batch
+
+tok = CharTokenizer.from_text(text)
+assert vocab_size == tok.vocab_size == 65
+assert encode(text[:5000]) == tok.encode(text[:5000])
+assert decode(encode(text[:5000])) == text[:5000] == tok.decode(tok.encode(text[:5000]))
+
+corpus = Corpus.from_text(text)
+torch.testing.assert_close(corpus.train, train_data)
+torch.testing.assert_close(corpus.val, val_data)
+
+# Same random generator state -> the same windows from both implementations.
+x_hand, y_hand = get_batch_by_hand(train_data, 16, 32, torch.Generator().manual_seed(1))
+x_lib, y_lib = get_batch(corpus.train, 16, 32, torch.Generator().manual_seed(1))
+torch.testing.assert_close(x_hand, x_lib)
+torch.testing.assert_close(y_hand, y_lib)
+assert torch.equal(y_lib[:, :-1], x_lib[:, 1:])  # targets are the inputs shifted by one
+print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# **1. What follows a "q"?** Count, in `train_data`, which character comes right after each `q`. Store the
+# counts in a dict `after_q` mapping a character to how often it follows `q`.
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex00-after-q", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# after_q: dict[str, int], e.g. {'u': 1234, ...}
+### BEGIN SOLUTION
+q = stoi["q"]
+followers = train_data[1:][train_data[:-1] == q]
+after_q = dict(Counter(decode(followers)))
+### END SOLUTION
+
+# %% tags=["self-check"]
+train_text = text[: len(train_data)]
+assert sum(after_q.values()) == train_text[:-1].count("q")
+assert max(after_q, key=after_q.get) == "u"
+print(sorted(after_q.items(), key=lambda kv: -kv[1])[:5])
+
+
+# %% [markdown]
+# Such next-character statistics are exactly what the model of the next notebook learns.
+#
+# **2. Unknown characters.** `encode("café")` fails: `é` is not in the vocabulary. Write `safe_encode(s)`
+# that maps every unknown character to the id of a space.
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex00-safe-encode", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# def safe_encode(s: str) -> list[int]: ...
+### BEGIN SOLUTION
+def safe_encode(s: str) -> list[int]:
+    return [stoi.get(c, stoi[" "]) for c in s]
+### END SOLUTION
+
+
+# %% tags=["self-check"]
+assert decode(safe_encode("café au lait")) == "caf  au lait"
+assert safe_encode("ROMEO:") == encode("ROMEO:")
+
+# %% [markdown]
+# ## What's next
+#
+# In **01_bigram** we train the simplest possible language model on these batches: a table that predicts
+# the next character from the current one alone.

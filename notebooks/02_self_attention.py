@@ -1,0 +1,285 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/notebooks/02_self_attention.ipynb)
+#
+# # 02 · Self-attention
+#
+# A token should be able to use everything before it, never anything after it. Self-attention does this
+# with a weighted average of the past, where the weights are computed from the tokens themselves.
+#
+# **You will learn**
+# - the "mathematical trick": averaging over past tokens with a loop, with a lower-triangular matrix
+#   multiplication, and with a masked softmax, all equal;
+# - one causal attention head: queries, keys, values, and the 1/√head_size scaling (and why);
+# - what a trained head looks at, as an attention-map picture.
+#
+# **You need** from 01: logits, cross-entropy and a training loop. We now train with the library's
+# `train` (the same loop plus evaluation; notebook 04 looks at it closely).
+
+# %%
+# In Colab, install nanogpt_lib from the project's repository; locally it is already installed.
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install -q "git+https://github.com/nanogpt-notebooks/nanogpt-notebooks"
+
+from nanogpt_lib.notebook import setup
+
+setup()  # seeds, small inline figures; loads the corpus (downloads it the first time)
+
+# %% [markdown]
+# ## The trick: averaging the past
+#
+# Take a toy batch: `B` sequences of `T` tokens, each token a vector of `C` channels. The simplest way for
+# token `t` to gather information from its past is the mean of tokens `0..t`. Version 1, a loop:
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+torch.manual_seed(1337)
+B, T, C = 4, 8, 2
+x = torch.randn(B, T, C)
+
+xbow = torch.zeros(B, T, C)  # "bag of words": the mean of everything so far
+for b in range(B):
+    for t in range(T):
+        xbow[b, t] = x[b, : t + 1].mean(dim=0)
+print(x[0], xbow[0], sep="\n")
+
+# %% [markdown]
+# Version 2: the same averages as **one matrix multiplication**. Row `t` of a lower-triangular matrix
+# has ones at columns `0..t`; dividing each row by its sum turns it into averaging weights.
+# `wei @ x` is then `(T, T) @ (B, T, C) → (B, T, C)`, broadcast over the batch.
+
+# %%
+tril = torch.tril(torch.ones(T, T))
+wei = tril / tril.sum(dim=1, keepdim=True)
+xbow2 = wei @ x
+print(wei)
+
+# %% [markdown]
+# Version 3: start from **scores** (all zero here), set the future to −∞, and take a softmax per row.
+# e^−∞ = 0, so the future gets weight 0 and the past shares the rest equally. This is the form attention
+# uses: once the scores depend on the data, tokens can decide *how much* each past token matters.
+
+# %%
+scores = torch.zeros(T, T)
+scores = scores.masked_fill(tril == 0, float("-inf"))
+wei3 = F.softmax(scores, dim=-1)
+xbow3 = wei3 @ x
+
+torch.testing.assert_close(xbow, xbow2)
+torch.testing.assert_close(xbow, xbow3)
+print("loop == triangular matmul == masked softmax")
+
+
+# %% [markdown]
+# ## One head of self-attention
+#
+# Every token emits three vectors of size `head_size`, through three linear maps:
+# - a **query**: what am I looking for?
+# - a **key**: what do I contain?
+# - a **value**: what do I pass on if you attend to me?
+#
+# The score of token `t` for token `s` is the dot product `q_t · k_s`. Masked softmax over `s ≤ t` turns the
+# scores into weights, and the output of token `t` is the weighted sum of the values.
+
+# %%
+class Head(nn.Module):
+    """One head of causal self-attention."""
+
+    def __init__(self, n_embd: int, head_size: int, block_size: int):
+        super().__init__()
+        self.query = nn.Linear(n_embd, head_size, bias=False)
+        self.key = nn.Linear(n_embd, head_size, bias=False)
+        self.value = nn.Linear(n_embd, head_size, bias=False)
+        mask = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+        self.register_buffer("tril", mask, persistent=False)
+
+    def attention_weights(self, x):
+        T, head_size = x.size(1), self.key.out_features
+        scores = self.query(x) @ self.key(x).transpose(-2, -1) / math.sqrt(head_size)  # (B, T, T)
+        scores = scores.masked_fill(~self.tril[:T, :T], float("-inf"))
+        return F.softmax(scores, dim=-1)
+
+    def forward(self, x):
+        return self.attention_weights(x) @ self.value(x)  # (B, T, head_size)
+
+
+head = Head(n_embd=C, head_size=16, block_size=T)
+print(head(x).shape)
+print(head.attention_weights(x)[0].detach().numpy().round(2))
+
+# %% [markdown]
+# Unlike version 3, the rows are no longer uniform: each token weighs its past differently.
+#
+# ## Why divide by √head_size?
+#
+# If `q` and `k` have unit-variance entries, their dot product sums `head_size` such products, so its
+# variance is `head_size`. Large scores make the softmax nearly one-hot: every token would attend to a
+# single other token and gradients would vanish. Dividing by √head_size brings the variance back to 1.
+
+# %%
+head_size = 64
+q, k = torch.randn(B, T, head_size), torch.randn(B, T, head_size)
+raw = q @ k.transpose(-2, -1)
+scaled = raw / math.sqrt(head_size)
+print(f"var(q) {q.var():.2f}, var(k) {k.var():.2f}, var(q·k) {raw.var():.1f}, var(q·k/√hs) {scaled.var():.2f}")
+
+logits = torch.tensor([0.1, -0.2, 0.3, -0.2, 0.5])
+print("softmax(scores)     ", F.softmax(logits, dim=-1).numpy().round(3))
+print("softmax(scores * 8) ", F.softmax(logits * 8, dim=-1).numpy().round(3), "<- almost one-hot")
+
+# %% [markdown]
+# ## What does a trained head look at?
+#
+# A language model with a single head: token embeddings plus position embeddings (attention itself has no
+# notion of order), one `Head`, and a linear layer to logits. We train it for a short while with the
+# library's `train`, then draw its attention weights on a line of the validation text.
+
+# %%
+from nanogpt_lib import load_corpus, notebook_config, plot_attention, train
+
+
+class OneHeadLM(nn.Module):
+    def __init__(self, vocab_size: int, n_embd: int, block_size: int):
+        super().__init__()
+        self.token_embedding = nn.Embedding(vocab_size, n_embd)
+        self.position_embedding = nn.Embedding(block_size, n_embd)
+        self.head = Head(n_embd, n_embd, block_size)
+        self.lm_head = nn.Linear(n_embd, vocab_size)
+
+    def embed(self, idx):
+        return self.token_embedding(idx) + self.position_embedding(torch.arange(idx.size(1), device=idx.device))
+
+    def forward(self, idx, targets=None):
+        logits = self.lm_head(self.head(self.embed(idx)))
+        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return logits, loss
+
+
+corpus = load_corpus()
+cfg = notebook_config("cpu", n_embd=64, block_size=32, max_iters=1000, eval_interval=250, sample_tokens=0)
+torch.manual_seed(0)
+one_head = OneHeadLM(corpus.vocab_size, cfg.n_embd, cfg.block_size)
+result = train(cfg, corpus, model=one_head, progress=False, verbose=False)
+print(f"one head, after {cfg.max_iters} steps: val loss {result.history.eval_val_loss[-1]:.3f} "
+      f"(the bigram model stopped near 2.5)")
+
+# %%
+lines = corpus.tokenizer.decode(corpus.val[:2000].tolist()).split("\n")
+snippet = next(line for line in lines if len(line) >= cfg.block_size)[: cfg.block_size]
+one_head.cpu()  # if training ran on a GPU: the picture is drawn from CPU tensors
+idx = torch.tensor([corpus.tokenizer.encode(snippet)])
+with torch.no_grad():
+    learned = one_head.head.attention_weights(one_head.embed(idx))[0]
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+plot_attention(wei3, title="version 3: uniform average of the past", ax=ax1)
+plot_attention(learned, tokens=list(snippet), title="a trained head", ax=ax2)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Each row is one query position and sums to 1; everything above the diagonal is 0 (the future is masked).
+# The trained head does not average: it concentrates on a few recent characters, which is what predicting
+# the next letter of a word needs most.
+#
+# ## Check
+#
+# `nanogpt_lib.Head` is the same head. With our weights it must give the same attention weights and
+# outputs, and changing a future token must never change an earlier output (causality).
+
+# %%
+from nanogpt_lib import Head as LibHead
+
+n_embd, head_size, block_size = 32, 16, 8
+ours = Head(n_embd, head_size, block_size)
+theirs = LibHead(n_embd, head_size, block_size)
+theirs.load_state_dict(ours.state_dict())
+x = torch.randn(B, block_size, n_embd)
+torch.testing.assert_close(ours(x), theirs(x))
+torch.testing.assert_close(ours.attention_weights(x), theirs.attention_weights(x))
+
+w = theirs.attention_weights(x)
+torch.testing.assert_close(w.sum(dim=-1), torch.ones(B, block_size))
+assert (w.triu(diagonal=1) == 0).all()
+
+x_changed = x.clone()
+x_changed[:, -1] = torch.randn(B, n_embd)  # change only the last token
+torch.testing.assert_close(ours(x)[:, :-1], ours(x_changed)[:, :-1])
+print("all checks passed")
+
+
+# %% [markdown]
+# ## Exercises
+#
+# **1. A causality detector.** Write `is_causal(f, x)`: it returns `True` if, for every position `t`,
+# changing the tokens after `t` leaves the output at `t` unchanged. (Try changing the last token only,
+# then every suffix.)
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex02-is-causal", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# def is_causal(f, x: torch.Tensor) -> bool: ...
+### BEGIN SOLUTION
+def is_causal(f, x):
+    with torch.no_grad():
+        out = f(x)
+        for t in range(x.size(1) - 1):
+            x_changed = x.clone()
+            x_changed[:, t + 1 :] = torch.randn_like(x_changed[:, t + 1 :])
+            if not torch.allclose(f(x_changed)[:, : t + 1], out[:, : t + 1], atol=1e-6):
+                return False
+    return True
+### END SOLUTION
+
+
+# %% tags=["self-check"]
+x = torch.randn(2, block_size, n_embd)
+assert is_causal(theirs, x)
+assert not is_causal(lambda x: x.mean(dim=1, keepdim=True).expand_as(x), x)  # looks at the future
+assert not is_causal(lambda x: x.flip(1), x)
+
+# %% [markdown]
+# **2. Attention as one function.** PyTorch has a fused kernel,
+# `F.scaled_dot_product_attention(q, k, v, is_causal=True)`, which the library's `CausalSelfAttention`
+# uses. Compute the same thing by hand into `out`, from the tensors `q`, `k`, `v` below (shape
+# `(B, T, head_size)`).
+
+# %%
+q, k, v = torch.randn(3, B, T, 16).unbind(0)
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex02-sdpa", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# out: (B, T, head_size)
+### BEGIN SOLUTION
+scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+scores = scores.masked_fill(torch.tril(torch.ones(T, T, dtype=torch.bool)).logical_not(), float("-inf"))
+out = F.softmax(scores, dim=-1) @ v
+### END SOLUTION
+
+# %% tags=["self-check"]
+torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+
+# %% [markdown]
+# ## What's next
+#
+# One head can look for one kind of thing. In **03_multihead_and_blocks** several heads work side by side,
+# a feed-forward layer processes what they found, and residual connections and LayerNorm let us stack
+# such blocks deep.
