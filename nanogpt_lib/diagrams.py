@@ -1,0 +1,284 @@
+"""Explanatory figures for the notebooks: pictures of an idea, drawn with matplotlib so they can be changed.
+
+Each function draws one figure and returns it (a notebook shows a returned figure; a script can save it).
+They take the numbers to show as arguments (a batch, a score matrix, tensor sizes), so a figure always
+matches the code next to it. Loss curves and other measurements live in `plot.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widget", "ipympl")):
+    matplotlib.use("Agg")  # headless (terminal, CI); notebooks keep their inline backend
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+
+__all__ = ["attention_flow", "attention_masks", "batch_windows", "bigram_table", "causal_mask", "one_hot_lookup",
+           "transformer_block"]
+
+# Colours shared by the figures: context, target, masked.
+CONTEXT, TARGET, MASKED, NEUTRAL = "#9ecae1", "#fdae6b", "#d9d9d9", "#f7f7f7"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _array(values) -> np.ndarray:
+    """A NumPy array from a tensor (any device, with or without grad), an array or nested lists."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def _label(ch: str) -> str:
+    """A character as it should appear in a cell: newline and space made visible."""
+    return {"\n": "\\n", " ": "␣"}.get(ch, ch)
+
+
+def _cell(ax, x: float, y: float, text: str, color: str = NEUTRAL, size: float = 1.0, fontsize: int = 10):
+    """A square cell with its lower-left corner at (x, y) and `text` in the middle."""
+    ax.add_patch(Rectangle((x, y), size, size, facecolor=color, edgecolor="#636363", lw=0.8))
+    ax.text(x + size / 2, y + size / 2, text, ha="center", va="center", fontsize=fontsize, family="monospace")
+
+
+def _box(ax, x: float, y: float, w: float, h: float, text: str, color: str = NEUTRAL, fontsize: int = 9):
+    """A rounded box centred on (x, y) with `text` inside."""
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=color, edgecolor="#404040", lw=1.0))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _arrow(ax, start: tuple[float, float], end: tuple[float, float], text: str = "", color: str = "#404040",
+           lw: float = 1.2, fontsize: int = 8, connectionstyle: str = "arc3"):
+    """An arrow from `start` to `end`, with an optional label beside its middle."""
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color=color, lw=lw,
+                                 shrinkA=0, shrinkB=0, connectionstyle=connectionstyle))
+    if text:
+        ax.text((start[0] + end[0]) / 2 + 0.08, (start[1] + end[1]) / 2, text, fontsize=fontsize, va="center",
+                color=color)
+
+
+def _blank(ax, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+    """An axis used as a drawing canvas: fixed limits, equal aspect, no ticks or frame."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+# ---------------------------------------------------------------------------------- 00: batches of windows
+def batch_windows(xs: Sequence[str], ys: Sequence[str], row: int = 0, t: int = 3):
+    """A batch as two (B, T) grids of characters, inputs `xs` and targets `ys` (one string per row).
+
+    Row `row` of x is coloured up to position `t` (a context) and y[row, t] (its target), to show that
+    y[b, t] is the character that follows x[b, :t+1]; y is x shifted left by one.
+    """
+    B, T = len(xs), len(xs[0])
+    if len(ys) != B or any(len(s) != T for s in list(xs) + list(ys)):
+        raise ValueError("xs and ys must be B strings of the same length T")
+    if not (0 <= row < B and 0 <= t < T):
+        raise ValueError(f"row must be in [0, {B}) and t in [0, {T})")
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.0 * (2 * T + 3) * 0.55), 0.55 * (B + 3.2)))
+    gap = 2.0
+    for b in range(B):
+        y0 = B - 1 - b
+        for i in range(T):
+            ctx = b == row and i <= t
+            _cell(ax, i, y0, _label(xs[b][i]), CONTEXT if ctx else NEUTRAL)
+            _cell(ax, T + gap + i, y0, _label(ys[b][i]), TARGET if (b == row and i == t) else NEUTRAL)
+        ax.text(-0.3, y0 + 0.5, f"b={b}", ha="right", va="center", fontsize=9)
+    for i in range(T):
+        ax.text(i + 0.5, B + 0.25, str(i), ha="center", fontsize=8, color="#636363")
+        ax.text(T + gap + i + 0.5, B + 0.25, str(i), ha="center", fontsize=8, color="#636363")
+    ax.text(T / 2, B + 0.9, f"x: inputs, shape (B, T) = ({B}, {T})", ha="center", fontsize=10, weight="bold")
+    ax.text(T + gap + T / 2, B + 0.9, f"y: targets, shape ({B}, {T})", ha="center", fontsize=10, weight="bold")
+    y_row = B - 1 - row + 0.5
+    _arrow(ax, (t + 1.0, y_row), (T + gap + t, y_row), connectionstyle="arc3,rad=-0.25", color="#d94801")
+    context = "".join(xs[row][: t + 1])
+    ax.text(T + gap / 2, -0.7,
+            f"context x[{row}, :{t + 1}] = {context!r}  →  target y[{row}, {t}] = {ys[row][t]!r}"
+            "   (y is x shifted left by one)", ha="center", fontsize=9)
+    _blank(ax, (-1.3, 2 * T + gap + 0.3), (-1.2, B + 1.3))
+    fig.tight_layout()
+    return fig
+
+
+# -------------------------------------------------------------------------------- 01: embeddings, bigrams
+def one_hot_lookup(weight, index: int, labels: Sequence[str]):
+    """one_hot(index) @ weight = weight[index]: an embedding lookup is a matrix product that picks a row.
+
+    `weight` is a small (V, D) matrix and `labels` names its V rows (the vocabulary).
+    """
+    W = _array(weight)
+    V, D = W.shape
+    if len(labels) != V or not 0 <= index < V:
+        raise ValueError(f"need {V} labels and 0 <= index < {V}")
+    fig, ax = plt.subplots(figsize=(0.55 * (V + 2 * D + 5), 0.55 * (V + 2.5)))
+    top, y_vec = V - 1, (V - 1) / 2  # matrix row 0 is drawn at the top; the vectors sit at mid-height
+    for v in range(V):  # the one-hot row vector (1, V): a 1 at the character's id
+        hot = v == index
+        _cell(ax, v, y_vec, "1" if hot else "0", TARGET if hot else NEUTRAL)
+        ax.text(v + 0.5, y_vec + 1.15, _label(labels[v]), ha="center", fontsize=9, family="monospace")
+    ax.text(V / 2, y_vec - 0.6, f"one_hot({_label(labels[index])}): (1, {V})", ha="center", fontsize=9)
+    ax.text(V + 0.6, y_vec + 0.5, "@", ha="center", va="center", fontsize=15)
+    x0 = V + 1.2
+    for v in range(V):
+        ax.text(x0 - 0.15, top - v + 0.5, _label(labels[v]), ha="right", va="center", fontsize=9,
+                family="monospace")
+        for d in range(D):
+            _cell(ax, x0 + d, top - v, f"{W[v, d]:.1f}", TARGET if v == index else NEUTRAL, fontsize=8)
+    ax.text(x0 + D / 2, V + 0.2, f"weight: ({V}, {D})", ha="center", fontsize=9)
+    ax.text(x0 + D + 0.6, y_vec + 0.5, "=", ha="center", va="center", fontsize=15)
+    x1 = x0 + D + 1.2
+    for d in range(D):
+        _cell(ax, x1 + d, y_vec, f"{W[index, d]:.1f}", TARGET, fontsize=8)
+    ax.text(x1 + D / 2, y_vec - 0.6, f"weight[{index}]: (1, {D})", ha="center", fontsize=9)
+    _blank(ax, (-0.3, x1 + D + 0.3), (-0.3, V + 0.7))
+    fig.tight_layout()
+    return fig
+
+
+def bigram_table(probs, chars: Sequence[str], show: str, title: str = "P(next | current)"):
+    """Heat map of the bigram probabilities `probs` (V, V), restricted to the characters in `show`.
+
+    Row = current character, column = next character; `chars[i]` is the character of id i.
+    """
+    P = _array(probs)
+    ids = [list(chars).index(c) for c in show]
+    sub = P[np.ix_(ids, ids)]
+    n = len(ids)
+    fig, ax = plt.subplots(figsize=(0.32 * n + 2.2, 0.32 * n + 1.2))
+    im = ax.imshow(sub, cmap="Blues", vmin=0.0)
+    names = [_label(c) for c in show]
+    ax.set_xticks(range(n), names, fontsize=8, family="monospace")
+    ax.set_yticks(range(n), names, fontsize=8, family="monospace")
+    ax.set(xlabel="next character", ylabel="current character", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="probability")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------- 02: attention
+def causal_mask(scores):
+    """Three steps of masked attention on a (T, T) score matrix: the scores, the future set to −∞, softmax."""
+    S = _array(scores)
+    T = S.shape[0]
+    if S.shape != (T, T):
+        raise ValueError(f"scores must be square, got {S.shape}")
+    future = np.triu(np.ones((T, T), dtype=bool), k=1)
+    masked = np.where(future, -np.inf, S)
+    weights = np.exp(masked - masked.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    fig, axes = plt.subplots(1, 3, figsize=(3.3 * 3, 3.6))
+    panels = [("scores  q·k / √d", S, lambda r, c: f"{S[r, c]:.1f}", lambda r, c: NEUTRAL),
+              ("future (s > t) set to −∞", masked,
+               lambda r, c: "−∞" if future[r, c] else f"{S[r, c]:.1f}",
+               lambda r, c: MASKED if future[r, c] else NEUTRAL),
+              ("softmax per row: weights", weights, lambda r, c: f"{weights[r, c]:.2f}",
+               lambda r, c: MASKED if future[r, c] else CONTEXT)]
+    for ax, (title, _, text, color) in zip(axes, panels):
+        for r in range(T):
+            for c in range(T):
+                _cell(ax, c, T - 1 - r, text(r, c), color(r, c), fontsize=8)
+        for i in range(T):
+            ax.text(i + 0.5, T + 0.15, str(i), ha="center", fontsize=7, color="#636363")
+            ax.text(-0.15, T - 1 - i + 0.5, str(i), ha="right", va="center", fontsize=7, color="#636363")
+        ax.set_title(title, fontsize=10)
+        ax.text(T / 2, -0.5, "key position s", ha="center", fontsize=8)
+        ax.text(-0.8, T / 2, "query position t", rotation=90, ha="center", va="center", fontsize=8)
+        _blank(ax, (-1.1, T + 0.1), (-0.8, T + 0.6))
+    fig.tight_layout()
+    return fig
+
+
+def attention_flow(B: int, T: int, C: int, head_size: int):
+    """The data flow of one causal attention head, with the shape of every tensor."""
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    y_mid, x_in = 2.0, 0.8
+    _box(ax, x_in, y_mid, 1.3, 0.8, f"x\n({B}, {T}, {C})", CONTEXT)
+    rows = {"q": 3.3, "k": 2.0, "v": 0.7}
+    for name, y in rows.items():
+        _arrow(ax, (x_in + 0.65, y_mid), (2.6, y), "")
+        _box(ax, 3.3, y, 1.4, 0.75, f"{name} = x W_{name}\n({B}, {T}, {head_size})", NEUTRAL)
+    ax.text(2.0, 3.75, f"3 × Linear({C}, {head_size})", fontsize=8, ha="center")
+    _arrow(ax, (4.0, rows["q"]), (5.2, 2.75))
+    _arrow(ax, (4.0, rows["k"]), (5.2, 2.55))
+    _box(ax, 6.0, 2.65, 1.6, 0.8, f"q kᵀ / √{head_size}\n({B}, {T}, {T})", NEUTRAL)
+    _arrow(ax, (6.8, 2.65), (7.4, 2.65))
+    _box(ax, 8.2, 2.65, 1.6, 0.8, f"mask future → −∞\nsoftmax rows\n({B}, {T}, {T})", TARGET)
+    _arrow(ax, (9.0, 2.65), (9.75, 1.6))
+    _arrow(ax, (4.0, rows["v"]), (9.45, 1.15))
+    _box(ax, 10.2, 1.4, 1.3, 0.8, f"weights @ v\n({B}, {T}, {head_size})", CONTEXT)
+    ax.text(6.0, 0.25, "every query row t mixes the values of positions s ≤ t", fontsize=9, ha="center",
+            style="italic")
+    _blank(ax, (0, 11.0), (0, 4.0))
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ 03: blocks
+def _block_panel(ax, kind: str) -> None:
+    """One Transformer block with its residual stream, `kind` "pre" (GPT-2) or "post" (2017) LayerNorm."""
+    xs = 1.0  # the residual stream runs up this vertical line
+    ax.add_patch(FancyArrowPatch((xs, 0.2), (xs, 7.4), arrowstyle="-|>", mutation_scale=14, color="#3182bd",
+                                 lw=3.0, shrinkA=0, shrinkB=0))
+    ax.text(xs, 0.0, "x  (B, T, C)", ha="center", va="top", fontsize=9)
+    ax.text(xs - 0.25, 3.8, "residual stream", rotation=90, ha="right", va="center", fontsize=9, color="#3182bd")
+    for y_from, y_add, label in ((1.0, 3.2, "causal\nself-attention"), (4.2, 6.4, "MLP\n(4C, GELU)")):
+        if kind == "pre":
+            _arrow(ax, (xs, y_from), (2.2, y_from + 0.3), connectionstyle="arc3,rad=-0.2")
+            _box(ax, 2.7, y_from + 0.45, 1.0, 0.55, "LayerNorm", TARGET, fontsize=8)
+            _arrow(ax, (2.7, y_from + 0.72), (2.7, y_add - 1.35))
+            _box(ax, 2.7, y_add - 0.95, 1.4, 0.75, label, CONTEXT, fontsize=8)
+            _arrow(ax, (2.7, y_add - 0.57), (xs + 0.17, y_add), connectionstyle="arc3,rad=0.2")
+        else:
+            _arrow(ax, (xs, y_from), (2.2, y_from + 0.5), connectionstyle="arc3,rad=-0.2")
+            _box(ax, 2.7, y_from + 0.95, 1.4, 0.75, label, CONTEXT, fontsize=8)
+            _arrow(ax, (2.7, y_from + 1.33), (xs + 0.17, y_add - 0.6), connectionstyle="arc3,rad=0.2")
+            _box(ax, xs, y_add, 1.0, 0.5, "LayerNorm", TARGET, fontsize=8)
+        y_plus = y_add if kind == "pre" else y_add - 0.6
+        ax.add_patch(plt.Circle((xs, y_plus), 0.17, facecolor="white", edgecolor="#404040", zorder=3))
+        ax.text(xs, y_plus, "+", ha="center", va="center", fontsize=11, zorder=4)
+    ax.text(xs, 7.6, "to the next block", ha="center", va="bottom", fontsize=9)
+    title = "pre-LN (GPT-2): x + f(LN(x))" if kind == "pre" else "post-LN (2017): LN(x + f(x))"
+    ax.set_title(title, fontsize=10)
+    _blank(ax, (-0.4, 4.0), (-0.5, 8.2))
+
+
+def transformer_block(kinds: Sequence[str] = ("pre",)):
+    """A Transformer block drawn around its residual stream, once per entry of `kinds` ("pre", "post")."""
+    for kind in kinds:
+        if kind not in ("pre", "post"):
+            raise ValueError(f"kind must be 'pre' or 'post', got {kind!r}")
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.6 * len(kinds), 5.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        _block_panel(ax, kind)
+    fig.tight_layout()
+    return fig
+
+
+def attention_masks(T: int = 5, T_source: int = 7):
+    """Which position may read which: encoder self-attention, decoder (causal) self-attention, cross-attention.
+
+    Each panel is a grid of (query, key) pairs; a coloured cell means the query may attend to that key.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.9), gridspec_kw={"width_ratios": [T + 1, T + 1, T_source + 1]})
+    panels = [("encoder self-attention\n(every token sees all)", np.ones((T, T)), "key: same sequence"),
+              ("decoder self-attention\n(causal: only the past)", np.tril(np.ones((T, T))), "key: same sequence"),
+              ("cross-attention\n(decoder reads the encoder)", np.ones((T, T_source)), "key: source sequence")]
+    for ax, (title, allowed, xlabel) in zip(axes, panels):
+        rows, cols = allowed.shape
+        for r in range(rows):
+            for c in range(cols):
+                _cell(ax, c, rows - 1 - r, "", CONTEXT if allowed[r, c] else MASKED)
+        ax.set_title(title, fontsize=10)
+        ax.text(cols / 2, -0.5, xlabel, ha="center", fontsize=9)
+        ax.text(-0.4, rows / 2, "query", rotation=90, ha="center", va="center", fontsize=9)
+        _blank(ax, (-0.8, cols + 0.1), (-0.9, rows + 0.1))
+    fig.tight_layout()
+    return fig
+
+
+# --- figures for notebooks 04-07 below ---
