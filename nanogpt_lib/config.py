@@ -1,6 +1,7 @@
 """Configuration: the model's shape (`GPTConfig`), a training run (`TrainConfig`), presets, overrides.
 
-The shape fields (`block_size`, `n_layer`, `n_head`, `n_embd`, `dropout`, `bias`) are declared once, in
+The shape fields (`block_size`, `n_layer`, `n_head`, `n_embd`, `dropout`, `bias`, and notebook 08's
+architecture variants `pos_emb`, `norm`, `qk_norm`, `mlp`, `tie_embeddings`) are declared once, in
 `ModelShape`; `GPTConfig` adds the vocabulary size and `TrainConfig` adds everything about training. A
 preset is a plain dict of overrides over the `TrainConfig` defaults; every field can be overridden again
 (`get_config("cpu", max_iters=500)`, `--max_iters 500` on the command line, or `max_iters=500` strings
@@ -26,6 +27,16 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+# Each variant field's allowed values; the first is GPT-2's (and the default).
+VARIANTS: dict[str, tuple] = {
+    "pos_emb": ("learned", "rope"),
+    "norm": ("layernorm", "rmsnorm"),
+    "qk_norm": (False, True),
+    "mlp": ("gelu", "relu2", "swiglu"),
+    "tie_embeddings": (True, False),
+}
+
+
 @dataclass
 class ModelShape:
     """The fields that fix a GPT's architecture. Defaults are GPT-2 small (124M), as in nanoGPT."""
@@ -36,9 +47,19 @@ class ModelShape:
     n_embd: int = 768
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm, like GPT-2; False is slightly faster and as good
+    # Notebook 08's changes since GPT-2, each off by default (= GPT-2, so its weights still load):
+    pos_emb: str = "learned"  # "learned" (a table of positions, GPT-2) or "rope" (rotary, no table)
+    norm: str = "layernorm"  # "layernorm" (GPT-2) or "rmsnorm"
+    qk_norm: bool = False  # RMSNorm on each head's queries and keys before attention
+    mlp: str = "gelu"  # "gelu" (GPT-2), "relu2" (ReLU squared) or "swiglu" (gated, 8/3 as wide)
+    tie_embeddings: bool = True  # the LM head reuses the token embedding matrix (GPT-2)
 
     def __post_init__(self) -> None:
         name = type(self).__name__
+        for key, allowed in VARIANTS.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{name}.{key} must be one of {', '.join(map(repr, allowed))}, "
+                                 f"got {getattr(self, key)!r}")
         for key in ("block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -50,6 +71,9 @@ class ModelShape:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{name}.dropout must be in [0, 1), got {self.dropout}")
+        if self.pos_emb == "rope" and self.head_size % 2:
+            raise ValueError(f"{name}: pos_emb='rope' rotates pairs of dimensions, so the head size "
+                             f"n_embd // n_head ({self.head_size}) must be even")
 
     @property
     def head_size(self) -> int:
@@ -58,6 +82,11 @@ class ModelShape:
     def shape(self) -> dict:
         """Just the `ModelShape` fields of this config, as a dict."""
         return {f.name: getattr(self, f.name) for f in fields(ModelShape)}
+
+    def non_gpt2_fields(self) -> list[str]:
+        """The variant fields GPT-2's architecture cannot express, as `name=value` (empty for GPT-2 itself)."""
+        return [f"{key}={getattr(self, key)!r}" for key, allowed in VARIANTS.items()
+                if getattr(self, key) != allowed[0]]
 
 
 # Fields a checkpoint can only be resumed with (dropout may change between runs).
@@ -106,6 +135,9 @@ class TrainConfig(ModelShape):
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0  # 0 = no clipping
+    optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest (optim.py)
+    muon_lr: float = 0.02  # Muon's peak learning rate; the schedule scales it like learning_rate
+    muon_momentum: float = 0.95
     # evaluation, logging, checkpoints
     eval_interval: int = 250
     eval_iters: int = 20
@@ -138,6 +170,15 @@ class TrainConfig(ModelShape):
             raise ValueError(f"TrainConfig.dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
         if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
             raise ValueError(f"TrainConfig.beta1/beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
+        if self.optimizer not in ("adamw", "muon"):
+            raise ValueError(f"TrainConfig.optimizer must be 'adamw' or 'muon', got {self.optimizer!r}")
+        if not self.muon_lr > 0:
+            raise ValueError(f"TrainConfig.muon_lr must be > 0, got {self.muon_lr}")
+        if not 0.0 <= self.muon_momentum < 1.0:
+            raise ValueError(f"TrainConfig.muon_momentum must be in [0, 1), got {self.muon_momentum}")
+        if self.init_from != "scratch" and self.non_gpt2_fields():
+            raise ValueError(f"init_from={self.init_from!r} loads GPT-2 weights, which have none of "
+                             f"{', '.join(self.non_gpt2_fields())}; drop those overrides or train from scratch")
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         """The `GPTConfig` for this run, given the tokenizer's vocabulary size."""

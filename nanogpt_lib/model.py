@@ -6,6 +6,9 @@ BigramLanguageModel → Head → MultiHeadAttention → CausalSelfAttention → 
 `CausalSelfAttention` computes exactly the same function with one fused projection and PyTorch's
 `scaled_dot_product_attention`; it is what `Block` and `GPT` use, so the training path never loops over
 heads in Python. Generation with a key/value cache lives in `kv_cache.py`, sampling in `sampling.py`.
+
+At the end, notebook 08's changes since GPT-2 (RMSNorm, RotaryEmbedding, ReLUSquared, SwiGLU), each
+switched on by a `GPTConfig` field and off by default, so a default `GPT` is exactly GPT-2.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from .pretrained import copy_pretrained_weights, read_pretrained, write_pretrain
 from .sampling import check_prompt, check_sampling, sample_next_token
 
 __all__ = ["LanguageModel", "BigramLanguageModel", "Head", "MultiHeadAttention", "CausalSelfAttention",
-           "FeedForward", "Block", "GPT", "GPTConfig", "lm_loss"]
+           "FeedForward", "Block", "GPT", "GPTConfig", "lm_loss", "RMSNorm", "RotaryEmbedding", "ReLUSquared",
+           "SwiGLU"]
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
@@ -138,13 +142,23 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
+        # Notebook 08: normalised queries/keys and rotary positions (None = GPT-2's attention).
+        self.q_norm = RMSNorm(config.head_size) if config.qk_norm else None
+        self.k_norm = RMSNorm(config.head_size) if config.qk_norm else None
+        self.rotary = RotaryEmbedding(config.head_size, config.block_size) if config.pos_emb == "rope" else None
 
-    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, T, C) → queries, keys, values of shape (B, n_head, T, head_size): the heads become a batch dim."""
+    def qkv(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, C) → queries, keys, values of shape (B, n_head, T, head_size): the heads become a batch dim.
+
+        `start` is the position of the first token (non-zero when a KV cache holds the tokens before it).
+        """
         B, T, C = x.shape
-        return tuple(
-            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2)
-        )
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rotary is not None:
+            q, k = self.rotary(q, start), self.rotary(k, start)
+        return q, k, v
 
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
         """The (B, n_head, T, T) probabilities the fused kernel uses but never returns (for pictures)."""
@@ -156,7 +170,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.qkv(x)
+        q, k, v = self.qkv(x, cache.pos if cache is not None else 0)
         mask, is_causal = None, True
         if cache is not None:
             past = cache.pos
@@ -172,17 +186,21 @@ class CausalSelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Per-token MLP: widen 4x, GELU, project back. Attention mixes tokens; this thinks about each one."""
+    """Per-token MLP: widen 4x, GELU, project back. Attention mixes tokens; this thinks about each one.
 
-    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True) -> None:
+    `activation="relu2"` swaps GELU for notebook 08's `ReLUSquared`; the weights are the same.
+    """
+
+    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True, activation: str = "gelu") -> None:
         super().__init__()
         self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
-        self.gelu = nn.GELU(approximate="tanh")  # GPT-2's GELU, so pretrained weights behave identically
+        # GPT-2's tanh GELU, so pretrained weights behave identically
+        self.act = nn.GELU(approximate="tanh") if activation == "gelu" else ReLUSquared()
         self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
 
 
 class Block(nn.Module):
@@ -190,10 +208,10 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config, layer_idx)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias)
+        self.ln_2 = make_norm(config)
+        self.mlp = make_mlp(config)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         # Residual connections give gradients a straight path from the loss to every layer.
@@ -202,7 +220,10 @@ class Block(nn.Module):
 
 
 class GPT(LanguageModel):
-    """A decoder-only Transformer: token + position embeddings, `n_layer` blocks, final LayerNorm, LM head."""
+    """A decoder-only Transformer: token + position embeddings, `n_layer` blocks, final LayerNorm, LM head.
+
+    With `pos_emb="rope"` there is no position table (`wpe`): attention rotates queries and keys instead.
+    """
 
     supports_cache = True
 
@@ -210,18 +231,19 @@ class GPT(LanguageModel):
         super().__init__()
         self.config = config
         self.context_length, self.vocab_size = config.block_size, config.vocab_size
-        self.transformer = nn.ModuleDict(
-            dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),
-                wpe=nn.Embedding(config.block_size, config.n_embd),
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-            )
+        layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if config.pos_emb == "learned":
+            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        layers.update(
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
+            ln_f=make_norm(config),
         )
+        self.transformer = nn.ModuleDict(layers)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # Weight tying: reading a token in and writing it out use the same vectors (fewer parameters, better).
-        self.lm_head.weight = self.transformer.wte.weight
+        if config.tie_embeddings:
+            # Weight tying: reading a token in and writing it out use the same vectors (fewer parameters).
+            self.lm_head.weight = self.transformer.wte.weight
         self.apply(self._init_weights)
         # GPT-2: each residual branch adds to the stream, so scale the last projection of each branch down
         # by sqrt(2 * n_layer) to keep the residual stream's variance from growing with depth.
@@ -239,7 +261,9 @@ class GPT(LanguageModel):
     def num_params(self, exclude_embeddings: bool = False) -> int:
         """Parameter count (tied weights counted once); optionally without the position embedding table."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.transformer.wpe.weight.numel() if exclude_embeddings else n
+        if exclude_embeddings and "wpe" in self.transformer:
+            n -= self.transformer.wpe.weight.numel()
+        return n
 
     def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Final-LayerNorm activations `(B, T, n_embd)` for token ids `idx`."""
@@ -250,8 +274,10 @@ class GPT(LanguageModel):
                 f"sequence length {start + T} exceeds block_size {self.config.block_size}: crop the input to its "
                 f"last {self.config.block_size} tokens (generate() does this for you)"
             )
-        pos = torch.arange(start, start + T, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        x = self.transformer.wte(idx)
+        if "wpe" in self.transformer:  # with RoPE, positions enter inside attention instead
+            x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
+        x = self.transformer.drop(x)
         for block in self.transformer.h:
             x = block(x, cache)
         if cache is not None:
@@ -280,3 +306,94 @@ class GPT(LanguageModel):
     def save_pretrained(self, folder, tokenizer=None):
         """Write a Hugging Face GPT-2 folder (config.json + model.safetensors) that `transformers` loads."""
         return write_pretrained(self.config, self.state_dict(), folder, tokenizer)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 08: what changed since GPT-2. Each piece is chosen by a GPTConfig field; the defaults are GPT-2's.
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square normalisation (Zhang & Sennrich, 2019): LayerNorm without centring or bias.
+
+        RMSNorm(x) = g ⊙ x / sqrt(mean_i(x_i²) + ε)
+
+    One statistic instead of two, no shift: cheaper, and in practice as good as LayerNorm.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))  # the gain g, one per feature
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()  # the mean of squares in float32 even under autocast
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding, RoPE (Su et al., 2021): rotate queries and keys by their position.
+
+    Pair feature i with feature i + d/2 and turn each pair (x₁, x₂) at position m by the angle m·θ_i:
+
+        θ_i = base^(-2i/d),  i = 0 … d/2 - 1
+        RoPE(x, m) = (x₁ cos mθ_i - x₂ sin mθ_i,  x₁ sin mθ_i + x₂ cos mθ_i)
+
+    Rotations keep lengths, and rotating q by mθ and k by nθ gives q·k a dependence on m - n only: attention
+    sees relative positions, with no learned table.
+    """
+
+    def __init__(self, head_size: int, block_size: int, base: float = 10000.0) -> None:
+        super().__init__()
+        theta = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (d/2,)
+        angles = torch.outer(torch.arange(block_size, dtype=torch.float32), theta)  # (block_size, d/2): m·θ_i
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Rotate `x` of shape (B, n_head, T, head_size), whose first token is at position `start`."""
+        T = x.size(-2)
+        cos, sin = self.cos[start : start + T].to(x.dtype), self.sin[start : start + T].to(x.dtype)
+        x1, x2 = x.chunk(2, dim=-1)
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class ReLUSquared(nn.Module):
+    """ReLU²(x) = max(0, x)² (So et al., 2021, "Primer"): as cheap as ReLU, smooth at 0, often better than GELU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x).square()
+
+
+class SwiGLU(nn.Module):
+    """Gated MLP (Shazeer, 2020), as in Llama: a SiLU-gated product of two projections, then project back.
+
+        SwiGLU(x) = W₂ (SiLU(W_g x) ⊙ W_u x),   SiLU(a) = a · σ(a)
+
+    Three matrices instead of two, so the hidden width is 8/3·n_embd (rounded up to a multiple of 8) to
+    keep the parameter count of the 4x GELU MLP. `c_fc` holds W_g and W_u stacked: one matmul for both.
+    """
+
+    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        hidden = 8 * math.ceil(8 * n_embd / 3 / 8)
+        self.c_fc = nn.Linear(n_embd, 2 * hidden, bias=bias)
+        self.c_proj = nn.Linear(hidden, n_embd, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.c_fc(x).chunk(2, dim=-1)
+        return self.dropout(self.c_proj(F.silu(gate) * up))
+
+
+def make_norm(config: GPTConfig) -> nn.Module:
+    """The normalisation `config.norm` names, over `n_embd` features."""
+    if config.norm == "rmsnorm":
+        return RMSNorm(config.n_embd)
+    return nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
+def make_mlp(config: GPTConfig) -> nn.Module:
+    """The MLP `config.mlp` names: GPT-2's GELU, ReLU² (same weights), or SwiGLU."""
+    if config.mlp == "swiglu":
+        return SwiGLU(config.n_embd, config.dropout, config.bias)
+    return FeedForward(config.n_embd, config.dropout, config.bias, activation=config.mlp)

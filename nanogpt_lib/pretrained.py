@@ -198,7 +198,11 @@ def write_pretrained(config: GPTConfig, state_dict: dict[str, torch.Tensor], fol
 
     A bias=False model is written with zero biases: the same function, in GPT-2's layout. With a
     `tokenizer`, it is saved beside the weights as `nanogpt_tokenizer.json`. Each file is written atomically.
+    Notebook 08's variants (RoPE, RMSNorm, ...) have no place in GPT-2's format and are refused.
     """
+    if config.non_gpt2_fields():
+        raise ValueError(f"GPT-2's format cannot express {', '.join(config.non_gpt2_fields())}: only models "
+                         "with GPT-2's architecture can be saved with save_pretrained; keep the run's checkpoint")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {}

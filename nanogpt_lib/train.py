@@ -38,6 +38,7 @@ from .data import BatchSampler, Corpus, get_batch, load_corpus
 from .device import Runtime, autocast
 from .history import History
 from .model import GPT, LanguageModel
+from .optim import make_muon
 from .sampling import sample_text
 from .tokenizers import Tokenizer
 
@@ -76,8 +77,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (Linear weights, embeddings) only, not on biases or LayerNorms."""
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices (Linear weights, embeddings) only, not on biases or LayerNorms;
+    with `cfg.optimizer == "muon"`, Muon for the hidden matrices and AdamW for the rest (optim.py)."""
+    if cfg.optimizer == "muon":
+        return make_muon(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
