@@ -113,7 +113,12 @@ class CharTokenizer(Tokenizer):
             ) from None
 
     def decode(self, ids: Iterable[int]) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < len(self.chars)]  # a negative index must not wrap around
+        if bad:
+            raise ValueError(f"token id(s) {sorted(set(bad))[:5]} are outside this vocabulary of "
+                             f"{len(self.chars)} characters (valid ids: 0 to {len(self.chars) - 1})")
+        return "".join(self.chars[i] for i in ids)
 
     def to_dict(self) -> dict:
         return {"chars": self.chars}
