@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,13 +136,18 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
 
 
 def check_step_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
-    """Refuse a configuration whose one training step cannot fit in memory, before it hangs the machine.
+    """Refuse a configuration whose one training step cannot fit in memory, and warn when one step would take
+    over a minute, before either hangs the machine.
 
     Activations kept for backward per layer: about 34·B·T·C values plus the B·H·T² attention matrix (stored
-    in float32 when the fused kernel cannot be used, e.g. on CPU), plus B·T·V logits.
+    in float32 when the fused kernel cannot be used, e.g. on CPU), plus B·T·V logits, plus 16 bytes for each
+    of the ~12·L·C² + V·C parameters (weights, gradients, two AdamW moments). Compute per step:
+    6·N·tokens for the weights (forward + backward) plus 12·L·T·C·tokens for attention.
     """
     B, T, C, H, L = cfg.batch_size, cfg.block_size, cfg.n_embd, cfg.n_head, cfg.n_layer
-    need = 4 * (L * (34 * B * T * C + 3 * B * H * T * T) + 3 * B * T * vocab_size)
+    params = 12 * L * C * C + vocab_size * C + T * C
+    # float32 activations, plus weights, gradients and AdamW's two moments (16 bytes per parameter)
+    need = 4 * (L * (34 * B * T * C + 3 * B * H * T * T) + 3 * B * T * vocab_size) + 16 * params
     if device.type == "cuda":
         have, what = torch.cuda.get_device_properties(device).total_memory, "GPU memory"
     else:
@@ -152,6 +158,19 @@ def check_step_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> 
             f"{T}, {L} layers), but this machine has {have / 2**30:,.0f} GiB of {what}; use a smaller block_size "
             "or batch_size (or grad_accum_steps to keep the tokens per step)"
         )
+    tokens = cfg.tokens_per_step
+    flops = 6 * params * tokens + 12 * L * T * C * tokens
+    if device.type == "cpu" and flops > 1e12:  # only then is a quick measurement of this CPU worth its ~0.1 s
+        a = torch.randn(512, 512)
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ a
+        rate = 5 * 2 * 512**3 / (time.perf_counter() - start)
+        if flops / rate > 60:
+            warnings.warn(
+                f"one training step will take about {flops / rate / 60:,.0f} minutes on this CPU ({flops / 1e12:,.1f} "
+                f"TFLOP per step at a measured {rate / 1e9:,.0f} GFLOP/s); Ctrl-C stops after the current step"
+            )
 
 
 def optimizer_step(step_model: torch.nn.Module, model: torch.nn.Module, sampler: BatchSampler,

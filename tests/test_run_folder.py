@@ -179,6 +179,21 @@ def test_absurd_block_size_is_refused_before_it_hangs(tmp_path):
     assert time.time() - t0 < 120  # not a ten-minute step
 
 
+def test_a_step_of_several_minutes_is_announced(tmp_path):
+    """GPT-2 small's shape with 32 × 2 windows of 1024 characters per step: it fits in memory, but one step
+    takes minutes on a CPU, so the user is told before the first step starts (and Ctrl-C still works)."""
+    proc = subprocess.Popen([sys.executable, "-m", "nanogpt_lib", "train", "--preset", "gpt2", "--tokenizer", "char",
+                             "--dtype", "float32", "--batch_size", "2", "--grad_accum_steps", "32", "--max_iters", "1",
+                             "--out-dir", str(tmp_path / "run"), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        line = proc.stderr.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert line.startswith("nanogpt: warning: one training step will take about") and "minutes" in line
+
+
 # --------------------------------------------------------------------------------------- the corpus asked for
 def test_the_corpus_named_is_the_corpus_trained_on(tmp_path, monkeypatch):
     import nanogpt_lib.data as data

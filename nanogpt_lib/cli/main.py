@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import sys
+import warnings
 from dataclasses import fields
 from pathlib import Path
 
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Every mistake a user can make ends in one `nanogpt: error: ...` line and status 2; Ctrl-C in 130.
     """
+    warnings.formatwarning = lambda message, *args, **kwargs: f"nanogpt: warning: {message}\n"
     try:
         return run(argv)
     except KeyboardInterrupt:  # Ctrl-C before training set up its own handler, or a second Ctrl-C
