@@ -1,4 +1,5 @@
-"""Evaluation metrics: loss, perplexity and bits per character on held-out text, with sliding windows.
+"""Evaluation: loss, perplexity and bits per character on held-out text, with sliding windows; and the
+speed of generation with and without the KV cache.
 
 Loss per token depends on the tokenizer (a BPE token carries more text than a character), so models with
 different tokenizers are compared by bits per character: total loss over the text, in bits, divided by
@@ -8,6 +9,7 @@ the number of characters it covers.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -102,3 +104,63 @@ def evaluate_text_ids(model: GPT, ids: torch.Tensor, tokenizer: Tokenizer, block
 def val_ids(text: str, tokenizer: Tokenizer, val_fraction: float = 0.1) -> torch.Tensor:
     """The validation tokens exactly as `data.prepare` splits them: the last `val_fraction` of the ids."""
     return split_ids(torch.tensor(tokenizer.encode(text), dtype=torch.long), val_fraction)[1]
+
+
+@dataclass
+class GenerationTiming:
+    """Best wall time of greedy generation without and with the KV cache, and whether their tokens agree."""
+
+    new_tokens: int
+    batch_size: int
+    repeats: int
+    warmup: int
+    seconds_no_cache: float
+    seconds_kv_cache: float
+    identical: bool
+
+    @property
+    def tokens_per_sec_no_cache(self) -> float:
+        return self.batch_size * self.new_tokens / self.seconds_no_cache
+
+    @property
+    def tokens_per_sec_kv_cache(self) -> float:
+        return self.batch_size * self.new_tokens / self.seconds_kv_cache
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster the cached path was (best time against best time)."""
+        return self.seconds_no_cache / self.seconds_kv_cache
+
+
+def time_generation(model: GPT, prompt: torch.Tensor, new_tokens: int, repeats: int = 5,
+                    warmup: int = 1) -> GenerationTiming:
+    """Time greedy generation of `new_tokens` after `prompt`, without and with the KV cache.
+
+    The measurement `nanogpt bench generate` makes: `warmup` untimed runs of each path first (allocations,
+    caches, lazy initialisation); then `repeats` rounds that run both paths, alternating which goes first so
+    that a change in machine load hits both alike; the best time of each path counts, since noise only
+    ever adds time.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+
+    def run(use_cache: bool) -> tuple[torch.Tensor, float]:
+        if prompt.device.type == "cuda":
+            torch.cuda.synchronize(prompt.device)
+        t0 = time.perf_counter()
+        out = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
+        if prompt.device.type == "cuda":
+            torch.cuda.synchronize(prompt.device)
+        return out, time.perf_counter() - t0
+
+    for _ in range(warmup):
+        run(False)
+        run(True)
+    best = {False: math.inf, True: math.inf}
+    outputs: dict[bool, torch.Tensor] = {}
+    for i in range(repeats):
+        for use_cache in ((False, True) if i % 2 == 0 else (True, False)):
+            outputs[use_cache], seconds = run(use_cache)
+            best[use_cache] = min(best[use_cache], seconds)
+    return GenerationTiming(new_tokens, prompt.size(0), repeats, warmup, best[False], best[True],
+                            bool(torch.equal(outputs[False], outputs[True])))

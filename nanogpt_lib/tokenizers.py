@@ -12,6 +12,7 @@ import heapq
 import io
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -134,6 +135,9 @@ class CharTokenizer(Tokenizer):
 # GPT-2's pre-split: contractions, words (with their leading space), numbers, punctuation runs, whitespace.
 # Merges never cross these chunk boundaries, so " the" and "the." cannot fuse into one token.
 GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# tiktoken's spelling of the same split for GPT-2 (r50k_base): possessive quantifiers and a separate
+# "whitespace up to the end" branch make its Rust engine faster but cut text into the same chunks.
+TIKTOKEN_GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 EOT = "<|endoftext|>"
 
 Pair = tuple[int, int]
@@ -231,10 +235,17 @@ class BPETokenizer(Tokenizer):
 
     kind = "bpe"
 
-    def __init__(self, merges: Iterable[Pair]) -> None:
+    def __init__(self, merges: Iterable[Pair], byte_order: Iterable[int] | None = None) -> None:
         self.merges: list[Pair] = [(int(a), int(b)) for a, b in merges]
         self.ranks: dict[Pair, int] = {pair: 256 + i for i, pair in enumerate(self.merges)}
-        self.vocab: list[bytes] = [bytes([i]) for i in range(256)]
+        # Token i < 256 is the byte byte_order[i]: the identity for our tokenizers, a permutation for GPT-2's.
+        self.byte_order: list[int] = list(range(256)) if byte_order is None else [int(b) for b in byte_order]
+        if sorted(self.byte_order) != list(range(256)):
+            raise ValueError("byte_order must list each of the 256 byte values exactly once")
+        self.byte_ids: list[int] = [0] * 256
+        for i, b in enumerate(self.byte_order):
+            self.byte_ids[b] = i
+        self.vocab: list[bytes] = [bytes([b]) for b in self.byte_order]
         for a, b in self.merges:
             self.vocab.append(self.vocab[a] + self.vocab[b])
         self.eot_id = len(self.vocab)
@@ -248,6 +259,35 @@ class BPETokenizer(Tokenizer):
         if not text:
             raise ValueError("cannot train BPE on empty text")
         return cls(train_merges(text, vocab_size - 257))
+
+    @classmethod
+    def from_tiktoken(cls, source) -> "BPETokenizer":
+        """GPT-2's BPE as merges: recovered from a `tiktoken.Encoding`, a ranks dict or a `.tiktoken` file.
+
+        tiktoken stores only `token bytes -> rank`. The 256 single bytes have ranks 0-255 but not in byte
+        order (rank 0 is `!`), so the byte order is read off them. Every longer token of rank r was made by
+        merging two earlier tokens; BPE on its bytes with the ranks below r stops at exactly those two.
+        The result encodes like tiktoken (same ids) with `encode_slow`, in pure Python.
+        """
+        if isinstance(source, (str, Path)):
+            ranks = load_tiktoken_ranks(source)
+        elif isinstance(source, dict):
+            ranks = dict(source)
+        else:  # a tiktoken.Encoding; its public API gives every token's bytes and rank
+            if getattr(source, "_pat_str", GPT2_SPLIT_PATTERN) not in (GPT2_SPLIT_PATTERN, TIKTOKEN_GPT2_PATTERN):
+                raise ValueError(f"{source.name!r} pre-splits text with another pattern than GPT-2's; "
+                                 "BPETokenizer only knows GPT-2's (GPT2_SPLIT_PATTERN)")
+            ranks = {t: source.encode_single_token(t) for t in source.token_byte_values()}
+        if sorted(ranks.values()) != list(range(len(ranks))):
+            raise ValueError("the ranks must be 0, 1, 2, ... without gaps or repeats")
+        by_rank = sorted(ranks, key=ranks.__getitem__)
+        if len(by_rank) < 256 or any(len(t) != 1 for t in by_rank[:256]):
+            raise ValueError("ranks 0-255 must be the 256 single bytes")
+        merges = []
+        for rank in range(256, len(by_rank)):
+            left, right = _last_merge(by_rank[rank], ranks)
+            merges.append((ranks[left], ranks[right]))
+        return cls(merges, byte_order=[t[0] for t in by_rank[:256]])
 
     @property
     def vocab_size(self) -> int:
@@ -268,7 +308,7 @@ class BPETokenizer(Tokenizer):
         out: list[int] = []
         for chunk in _split_regex().findall(text):
             if chunk not in cache:
-                cache[chunk] = self.encode_chunk(list(chunk.encode("utf-8")))
+                cache[chunk] = self.encode_chunk([self.byte_ids[b] for b in chunk.encode("utf-8")])
             out.extend(cache[chunk])
         return out
 
@@ -295,11 +335,33 @@ class BPETokenizer(Tokenizer):
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
     def to_dict(self) -> dict:
-        return {"merges": [list(p) for p in self.merges]}
+        d: dict = {"merges": [list(p) for p in self.merges]}
+        if self.byte_order != list(range(256)):
+            d["byte_order"] = self.byte_order
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "BPETokenizer":
-        return cls(d["merges"])
+        return cls(d["merges"], d.get("byte_order"))
+
+
+def _last_merge(token: bytes, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
+    """The two tokens whose merge made `token`: BPE on its bytes, using only ranks below its own."""
+    limit = ranks[token]
+    # Usually only one split point has two known, earlier halves: then it is the merge.
+    splits = [(token[:k], token[k:]) for k in range(1, len(token))
+              if ranks.get(token[:k], limit) < limit and ranks.get(token[k:], limit) < limit]
+    if len(splits) == 1:
+        return splits[0]
+    parts = [bytes([b]) for b in token]
+    while len(parts) > 2:
+        rank, i = min((ranks.get(a + b, limit), i) for i, (a, b) in enumerate(zip(parts, parts[1:])))
+        if rank >= limit:
+            break
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+    if len(parts) != 2:
+        raise ValueError(f"token {token!r} (rank {limit}) is not the merge of two earlier tokens")
+    return parts[0], parts[1]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -308,6 +370,37 @@ class BPETokenizer(Tokenizer):
 
 class TokenizerFilesMissing(FileNotFoundError):
     """A pretrained tokenizer's files are neither cached nor downloadable."""
+
+
+GPT2_RANKS_ENV = "NANOGPT_GPT2_RANKS"  # a local copy of GPT-2's ranks (r50k_base.tiktoken), for offline machines
+GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"  # tiktoken's own check
+
+
+def load_tiktoken_ranks(path: str | Path, sha256: str | None = None) -> dict[bytes, int]:
+    """Read a `.tiktoken` file: one `base64(token bytes) rank` per line. With `sha256`, check the file first."""
+    import hashlib
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise TokenizerFilesMissing(f"no tiktoken ranks file at {path}")
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{path} is not the expected ranks file (its SHA-256 differs from {sha256[:12]}...)")
+    ranks = {}
+    for line in data.splitlines():
+        if line.strip():
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def gpt2_encoding(ranks_file: str | Path):
+    """GPT-2's tiktoken encoding built from a local copy of its ranks (checked against tiktoken's hash)."""
+    import tiktoken
+
+    ranks = load_tiktoken_ranks(ranks_file, GPT2_RANKS_SHA256)
+    return tiktoken.Encoding("gpt2", pat_str=TIKTOKEN_GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={EOT: len(ranks)})
 
 
 @register
@@ -321,10 +414,22 @@ class TiktokenTokenizer(Tokenizer):
         self.eot_id = encoding.eot_token if EOT in encoding.special_tokens_set else None
 
     @classmethod
-    def named(cls, name: str = "gpt2") -> "TiktokenTokenizer":
-        """Load a named tiktoken encoding; its files are downloaded once and cached (TIKTOKEN_CACHE_DIR)."""
+    def named(cls, name: str = "gpt2", ranks_file: str | Path | None = None) -> "TiktokenTokenizer":
+        """Load a named tiktoken encoding; its files are downloaded once and cached (TIKTOKEN_CACHE_DIR).
+
+        For `gpt2`, a local ranks file (`ranks_file`, else the `NANOGPT_GPT2_RANKS` environment variable)
+        is used instead of the download: a copy of tiktoken's `r50k_base.tiktoken`, which holds GPT-2's ranks.
+        """
         import tiktoken
 
+        ranks_file = ranks_file or (os.environ.get(GPT2_RANKS_ENV) if name == "gpt2" else None)
+        if ranks_file:
+            if name != "gpt2":
+                raise ValueError(f"a local ranks file can stand in for 'gpt2' only, not {name!r}")
+            try:
+                return cls(gpt2_encoding(ranks_file))
+            except TokenizerFilesMissing as e:
+                raise TokenizerFilesMissing(f"{e} (given as ranks_file or with {GPT2_RANKS_ENV})") from None
         try:
             return cls(tiktoken.get_encoding(name))
         except (OSError, ValueError) as e:  # requests' ConnectionError is an OSError
@@ -418,11 +523,13 @@ DEFAULT_VOCAB_SIZE = 1024  # for the trainable tokenizers (bpe, sentencepiece)
 
 
 def get_tokenizer(name: str, text: str | None = None, data_dir: str | Path | None = None,
-                  vocab_size: int | None = None) -> Tokenizer:
+                  vocab_size: int | None = None, ranks_file: str | Path | None = None) -> Tokenizer:
     """Build a tokenizer by name: `char`, `bpe`, `sentencepiece` (fitted on `text`) or `gpt2` (tiktoken).
 
     `vocab_size` applies to bpe and sentencepiece (default 1024); a SentencePiece model is also written
-    to `data_dir/sentencepiece.model` when `data_dir` is given. `char` and `gpt2` ignore both.
+    to `data_dir/sentencepiece.model` when `data_dir` is given. `char` and `gpt2` ignore both. `gpt2` reads
+    its ranks from `ranks_file` (else `$NANOGPT_GPT2_RANKS`) when given, and otherwise from tiktoken's cache
+    or download.
     """
     size = vocab_size or DEFAULT_VOCAB_SIZE
     if name == "char":
@@ -435,7 +542,7 @@ def get_tokenizer(name: str, text: str | None = None, data_dir: str | Path | Non
             tok.save_model(Path(data_dir) / "sentencepiece.model")
         return tok
     if name == "gpt2":
-        return TiktokenTokenizer.named("gpt2")
+        return TiktokenTokenizer.named("gpt2", ranks_file)
     raise ValueError(f"unknown tokenizer {name!r}; choose one of: char, bpe, sentencepiece, gpt2")
 
 

@@ -1,14 +1,17 @@
 """Tokenizers: round trips, BPE training against the naive algorithm, fast == slow encoding, save/load,
-the tiktoken wrapper and its offline error, SentencePiece, and `prepare` with every trainable tokenizer."""
+the tiktoken wrapper and its offline error, GPT-2's ranks from a local file and recovered as merges (our
+pure-Python BPE against tiktoken), SentencePiece, and `prepare` with every trainable tokenizer."""
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nanogpt_lib.data import load_prepared, load_text, prepare
 from nanogpt_lib.tokenizers import (
+    GPT2_RANKS_ENV,
     BPETokenizer,
     CharTokenizer,
     SentencePieceTokenizer,
@@ -38,6 +41,24 @@ def have_corpus() -> bool:
 
 
 needs_corpus = pytest.mark.skipif(not have_corpus(), reason="Tiny Shakespeare not available (set NANOGPT_DATA)")
+
+
+def gpt2_ranks_file() -> Path | None:
+    """GPT-2's ranks: $NANOGPT_GPT2_RANKS, else the shared copy beside the checkout (where .ci/run looks)."""
+    candidates = [os.environ.get(GPT2_RANKS_ENV), Path(__file__).resolve().parents[2] / "shared/data/gpt2.tiktoken"]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+needs_gpt2_ranks = pytest.mark.skipif(gpt2_ranks_file() is None,
+                                      reason=f"GPT-2's ranks file not available (set {GPT2_RANKS_ENV})")
+# Unicode, emoji (with joiners and skin tones), every kind of whitespace run, contractions, digits, edge positions
+EDGE_CASES = [
+    "", " ", "\n", "  \n  \n", "\r\n\r\n", "\t\tx", "trailing   ", "trailing\n", "a\n\nb", "a  \t b",
+    "x \u00a0 y", "\u3000全角スペース", "naïve café 🎭👩‍👩‍👧‍👦 👍🏽", "I'm you'RE it's they'll we've 'tis",
+    "123456789 3.14 1,234", "Ünïcödé wörds — “quotes” «guillemets»", "e\u0301 combining", "🎭" * 5,
+    "ok?!?! ... ---", "zalgo t̸̢e̴x̷t", "\x00\x01\x7f", "<|endoftext|> is plain text here", "日本語のテキスト",
+    "مرحبا بالعالم", "Ελληνικά", "  leading spaces", "tabs\tin\tthe\tmiddle",
+]
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +145,103 @@ def test_tiktoken_wrapper_with_our_bpe(tmp_path):
     assert tok.to_dict() == {"name": tok.encoding.name}
 
 
+def test_from_tiktoken_recovers_our_own_merges():
+    bpe = BPETokenizer.train(PARAGRAPH, 400)
+    recovered = BPETokenizer.from_tiktoken(bpe.to_tiktoken())
+    assert recovered.merges == bpe.merges and recovered.byte_order == list(range(256))
+
+
+def test_from_tiktoken_recovers_a_permuted_byte_order(tmp_path):
+    """Like GPT-2: the single bytes are ranks 0-255, but not in byte order."""
+    import tiktoken
+
+    bpe = BPETokenizer.train(PARAGRAPH * 3, 360)
+    order = sorted(range(256), key=lambda b: (not chr(b).isprintable(), -b))  # printable first, reversed
+    ranks = {bytes([b]): i for i, b in enumerate(order)}
+    for token in bpe.vocab[256:]:
+        ranks[token] = len(ranks)
+    encoding = tiktoken.Encoding("permuted", pat_str=bpe.to_tiktoken()._pat_str, mergeable_ranks=ranks,
+                                 special_tokens={})
+    tok = BPETokenizer.from_tiktoken(ranks)
+    assert tok.byte_order == order and len(tok.merges) == len(bpe.merges)
+    for text in [PARAGRAPH, *EDGE_CASES]:
+        assert tok.encode_slow(text) == encoding.encode_ordinary(text) == tok.encode(text), repr(text)
+        assert tok.decode(tok.encode_slow(text)) == text
+    loaded = load_tokenizer(tok.save(tmp_path / "t.json"))
+    assert loaded.byte_order == order and loaded.encode_slow(PARAGRAPH) == tok.encode_slow(PARAGRAPH)
+
+
+def test_from_tiktoken_refuses_ranks_that_are_not_bpe():
+    singles = {bytes([b]): b for b in range(256)}
+    with pytest.raises(ValueError, match="without gaps"):
+        BPETokenizer.from_tiktoken({**singles, b"ab": 300})
+    with pytest.raises(ValueError, match="single bytes"):
+        BPETokenizer.from_tiktoken({**{bytes([b]): b for b in range(255)}, b"ab": 255})
+    with pytest.raises(ValueError, match="not the merge of two earlier tokens"):
+        BPETokenizer.from_tiktoken({**singles, b"abc": 256})
+    with pytest.raises(ValueError, match="each of the 256 byte values"):
+        BPETokenizer([], byte_order=[0] * 256)
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return get_tokenizer("gpt2", ranks_file=gpt2_ranks_file())
+
+
+@pytest.fixture(scope="module")
+def gpt2_bpe(gpt2):
+    return BPETokenizer.from_tiktoken(gpt2.encoding)
+
+
+@needs_gpt2_ranks
+def test_gpt2_from_a_local_ranks_file(gpt2, monkeypatch):
+    assert gpt2.vocab_size == 50257 and gpt2.eot_id == 50256
+    assert gpt2.encode("Hello world") == [15496, 995]  # GPT-2's published ids
+    assert gpt2.to_dict() == {"name": "gpt2"}
+    monkeypatch.setenv(GPT2_RANKS_ENV, str(gpt2_ranks_file()))
+    assert get_tokenizer("gpt2").encode(PARAGRAPH) == gpt2.encode(PARAGRAPH)
+    assert load_tokenizer_dict_gpt2().encode(PARAGRAPH) == gpt2.encode(PARAGRAPH)
+
+
+def load_tokenizer_dict_gpt2():
+    from nanogpt_lib.tokenizers import tokenizer_from_dict
+
+    return tokenizer_from_dict({"kind": "tiktoken", "name": "gpt2"})
+
+
+def test_gpt2_ranks_file_is_checked(tmp_path, monkeypatch):
+    wrong = tmp_path / "wrong.tiktoken"
+    wrong.write_text("IQ== 0\n")
+    with pytest.raises(ValueError, match="SHA-256"):
+        get_tokenizer("gpt2", ranks_file=wrong)
+    monkeypatch.setenv(GPT2_RANKS_ENV, str(tmp_path / "missing.tiktoken"))
+    with pytest.raises(TokenizerFilesMissing, match=GPT2_RANKS_ENV):
+        get_tokenizer("gpt2")
+    with pytest.raises(ValueError, match="'gpt2' only"):
+        TiktokenTokenizer.named("cl100k_base", ranks_file=wrong)
+
+
+@needs_gpt2_ranks
+def test_gpt2_merges_recovered_from_its_ranks(gpt2_bpe, gpt2):
+    assert gpt2_bpe.vocab_size == gpt2.vocab_size and gpt2_bpe.eot_id == gpt2.eot_id
+    assert gpt2_bpe.vocab[0] == b"!" and sorted(gpt2_bpe.byte_order) == list(range(256))
+    assert all(gpt2.encoding.decode_single_token_bytes(i) == t for i, t in enumerate(gpt2_bpe.vocab))
+    for text in [PARAGRAPH, *EDGE_CASES]:
+        assert gpt2_bpe.encode_slow(text) == gpt2.encode(text), repr(text)
+        assert gpt2_bpe.decode(gpt2_bpe.encode_slow(text)) == text
+
+
+@needs_gpt2_ranks
+@needs_corpus
+def test_gpt2_pure_python_bpe_equals_tiktoken_on_the_corpus(gpt2_bpe, gpt2, corpus):
+    assert gpt2_bpe.encode_slow(corpus) == gpt2.encode(corpus)
+
+
 def test_gpt2_offline_without_cache_says_what_to_do(tmp_path, monkeypatch):
     import tiktoken.load
     import tiktoken.registry
+
+    monkeypatch.delenv(GPT2_RANKS_ENV, raising=False)  # no local copy either
 
     def no_network(url):
         raise ConnectionError(f"no network for {url}")  # what requests raises offline (an OSError)

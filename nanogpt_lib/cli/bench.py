@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import math
 import platform
 import resource
 import statistics
@@ -23,7 +22,7 @@ from ..checkpoint import load_model_and_tokenizer
 from ..config import PRESETS, TrainConfig, get_config, parse_overrides
 from ..data import Corpus, load_text, split_ids
 from ..device import autocast, resolve_device, resolve_dtype
-from ..evaluate import evaluate_text_ids, val_ids
+from ..evaluate import evaluate_text_ids, time_generation, val_ids
 from ..files import atomic_write_text
 from ..model import GPT
 from ..tokenizers import CharTokenizer
@@ -232,22 +231,13 @@ def bench_eval(init_from: str | None = None, out_dir: str | None = None, data: s
     }
 
 
-def timed_generate(model: GPT, prompt: torch.Tensor, new_tokens: int, use_cache: bool) -> tuple[torch.Tensor, float]:
-    """Greedy generation and its wall time in seconds."""
-    if prompt.device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    out = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
-    if prompt.device.type == "cuda":
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - t0
-
-
 def bench_generate(init_from: str | None = None, out_dir: str | None = None, preset: str = "cpu",
                    vocab_size: int = 65, prompt_tokens: int = 16, new_tokens: int | None = None,
-                   batch_size: int = 1, repeats: int = 3, device: str = "auto", seed: int = 0) -> dict:
-    """Tokens/s of greedy generation with and without the KV cache (best of `repeats`), and whether the two
-    paths produced identical tokens. Without a model, a random GPT with the preset's shape is timed."""
+                   batch_size: int = 1, repeats: int = 3, device: str = "auto", seed: int = 0,
+                   warmup: int = 1) -> dict:
+    """Tokens/s of greedy generation with and without the KV cache (`evaluate.time_generation`: warm-up,
+    alternating order, best of `repeats`), and whether the two paths produced identical tokens. Without a
+    model, a random GPT with the preset's shape is timed."""
     dev = resolve_device(device)
     if init_from or out_dir:
         model, _, source = load_for_bench(init_from, out_dir, dev)
@@ -260,20 +250,14 @@ def bench_generate(init_from: str | None = None, out_dir: str | None = None, pre
     gen = torch.Generator().manual_seed(seed)
     prompt = torch.randint(model.config.vocab_size, (batch_size, prompt_tokens), generator=gen).to(dev)
     _reset_peak(dev)
-    timings: dict[bool, float] = {}
-    outputs: dict[bool, torch.Tensor] = {}
-    for use_cache in (False, True):
-        for _ in range(repeats):
-            outputs[use_cache], seconds = timed_generate(model, prompt, new_tokens, use_cache)
-            timings[use_cache] = min(seconds, timings.get(use_cache, math.inf))
+    timing = time_generation(model, prompt, new_tokens, repeats, warmup)
     mem, mem_source = peak_memory_bytes(dev)
-    tok = batch_size * new_tokens
     return {
         "benchmark": "generate", "model": source, "params": model.num_params(), "block_size": block,
         "batch_size": batch_size, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "repeats": repeats,
-        "tokens_per_sec_no_cache": tok / timings[False], "tokens_per_sec_kv_cache": tok / timings[True],
-        "speedup": timings[False] / timings[True],
-        "identical_greedy_tokens": bool(torch.equal(outputs[False], outputs[True])),
+        "warmup": warmup, "tokens_per_sec_no_cache": timing.tokens_per_sec_no_cache,
+        "tokens_per_sec_kv_cache": timing.tokens_per_sec_kv_cache, "speedup": timing.speedup,
+        "identical_greedy_tokens": timing.identical,
         "peak_memory_bytes": mem, "peak_memory_source": mem_source, "device": str(dev),
         "date": datetime.date.today().isoformat(), "machine": machine(),
     }
@@ -345,9 +329,10 @@ def add_parsers(kinds: argparse._SubParsersAction) -> None:
     g.add_argument("--prompt-tokens", type=int, default=16)
     g.add_argument("--new-tokens", type=int, default=None, help="default: fill the context window once")
     g.add_argument("--batch-size", type=int, default=1)
-    g.add_argument("--repeats", type=int, default=3, help="timed runs per path; the fastest counts")
+    g.add_argument("--repeats", type=int, default=3, help="timed runs per path, alternating; the fastest counts")
+    g.add_argument("--warmup", type=int, default=1, help="untimed runs of each path first (default 1)")
     g.add_argument("--device", default="auto")
     g.add_argument("--json", default=None, help="also write the result to this file")
     g.set_defaults(bench_func=lambda a: _write(bench_generate(
         a.init_from, a.out_dir, a.preset, a.vocab_size, a.prompt_tokens, a.new_tokens, a.batch_size, a.repeats,
-        a.device), a.json))
+        a.device, warmup=a.warmup), a.json))
