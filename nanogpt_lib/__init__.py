@@ -1,9 +1,9 @@
 """nanogpt_lib: the finished pieces of the nanogpt notebooks series.
 
 The notebooks build each piece by hand and then check it against the version imported from here. The
-modules, bottom to top: tokenizers → data → config, sampling, kv_cache, pretrained, model → device,
-history, checkpoint, train, evaluate, plot, notebook. The `nanogpt` command lives in `nanogpt_lib.cli`,
-which imports these and is never imported by them.
+modules, bottom to top: tokenizers → data → config, sampling, kv_cache, pretrained, model → optim →
+device, history, checkpoint, train, evaluate, plot, notebook (the last two load on first use). The
+`nanogpt` command lives in `nanogpt_lib.cli`, which imports these and is never imported by them.
 """
 
 from .checkpoint import (
@@ -38,9 +38,12 @@ from .model import (
     FeedForward,
     Head,
     MultiHeadAttention,
+    ReLUSquared,
+    RMSNorm,
+    RotaryEmbedding,
+    SwiGLU,
 )
-from .notebook import REPO_URL, is_fast, notebook_config, pick
-from .plot import LiveLossPlot, plot_attention, plot_losses, plot_lr, plot_runs
+from .optim import Muon
 from .sampling import sample_next_token, sample_text
 from .tokenizers import (
     BPETokenizer,
@@ -61,3 +64,24 @@ from .train import (
 )
 
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562): matplotlib takes about a second to import, and `nanogpt train` and most
+# scripts never draw, so `from nanogpt_lib import plot_losses` loads it only when it is asked for.
+_LAZY = {
+    "LiveLossPlot": "plot", "plot_attention": "plot", "plot_losses": "plot", "plot_lr": "plot", "plot_runs": "plot",
+    "REPO_URL": "notebook", "is_fast": "notebook", "notebook_config": "notebook", "pick": "notebook",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
