@@ -2,6 +2,8 @@
 
 `bench train` runs the real training loop (`train`) on random tokens and reports ms/iter, tokens/s,
 model FLOPs utilisation (MFU) and peak memory, as the median over the timed iterations after warm-up.
+`bench time-to-loss` runs `nanogpt train` in fresh processes and reports when the val loss first reaches
+each target, counted from process start (so start-up counts), with the spread over repeats.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import platform
+import re
+import subprocess
+import sys
+import tempfile
 import resource
 import statistics
 import time
@@ -303,6 +310,7 @@ def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
         bench_attention(args.preset, args.iters, args.warmup, args.device, args.dtype), args.json))
 
     add_parsers(kinds)
+    add_time_to_loss_parser(kinds)
     return {"bench": bench}
 
 
@@ -336,3 +344,100 @@ def add_parsers(kinds: argparse._SubParsersAction) -> None:
     g.set_defaults(bench_func=lambda a: _write(bench_generate(
         a.init_from, a.out_dir, a.preset, a.vocab_size, a.prompt_tokens, a.new_tokens, a.batch_size, a.repeats,
         a.device, warmup=a.warmup), a.json))
+
+
+EVAL_LINE = re.compile(r"^step (\d+): train loss (\S+), val loss (\S+)")
+
+
+def train_until_done(command: list[str], out_dir: Path, targets: list[float], tokens_per_step: int) -> dict:
+    """One `nanogpt train` process: when (seconds from its start, step, tokens) each target was first reached.
+
+    Seconds are split into start-up (until the line printed just before the first step), optimizer steps
+    (from the run's per-step tokens/s) and the rest (evaluations, checkpoints, logging).
+    """
+    evals = []  # (step, seconds since start, val loss)
+    ready = None
+    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a chatty stderr cannot block the child
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line arrives when printed
+        for line in proc.stdout:
+            now = time.perf_counter() - t0
+            ready = now if ready is None else ready
+            if match := EVAL_LINE.match(line):
+                evals.append((int(match[1]), now, float(match[3])))
+        if proc.wait() != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}): {stderr.read().strip()[-2000:]}")
+        total = time.perf_counter() - t0
+    history = json.loads((out_dir / "history.json").read_text())
+    step_seconds = [tokens_per_step / v for v in history["tokens_per_sec"]]
+    reached = {}
+    for target in targets:
+        first = next(((step, sec) for step, sec, val in evals if val <= target), None)
+        if first is None:
+            reached[str(target)] = None
+            continue
+        step, seconds = first
+        steps_time = sum(step_seconds[:step])
+        reached[str(target)] = {"seconds": seconds, "step": step, "tokens": step * tokens_per_step,
+                                "startup_seconds": ready, "optimizer_step_seconds": steps_time,
+                                "eval_checkpoint_log_seconds": seconds - ready - steps_time}
+    return {"targets": reached, "final_val_loss": evals[-1][2] if evals else None,
+            "best_val_loss": min((v for _, _, v in evals), default=None), "startup_seconds": ready,
+            "total_seconds": total, "steps": len(history["step"]), "evals": [list(e) for e in evals]}
+
+
+def _spread(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def bench_time_to_loss(preset: str, targets: list[float], repeats: int = 3, eval_interval: int | None = None,
+                       **overrides) -> dict:
+    """Run `nanogpt train --preset P` `repeats` times, each in a fresh process into a temporary folder, and
+    report the seconds (from process start), steps and tokens until the val loss first reaches each target.
+
+    The crossing is only seen at evaluations: `eval_interval` overrides the preset's to resolve it finer
+    (evaluations take time too, and are counted; each run's breakdown says how much).
+    """
+    if eval_interval:
+        overrides["eval_interval"] = eval_interval
+    cfg = get_config(preset, **overrides)  # refuses bad overrides here, not in the child
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="nanogpt-time-to-loss-") as tmp:
+            command = [sys.executable, "-m", "nanogpt_lib", "train", "--preset", preset, "--out-dir", tmp, "--force",
+                       "--no-progress", *(a for k, v in overrides.items() for a in (f"--{k}", str(v)))]
+            runs.append(train_until_done(command, Path(tmp), targets, cfg.tokens_per_step))
+    summary = {}
+    for target in map(str, targets):
+        hits = [r["targets"][target] for r in runs if r["targets"][target]]
+        summary[target] = {"reached": f"{len(hits)}/{repeats}",
+                           **{k: _spread([h[k] for h in hits]) for k in ("seconds", "step", "tokens")}}
+    return {
+        "benchmark": "time-to-loss", "preset": preset, "overrides": overrides, "targets": targets,
+        "repeats": repeats, "eval_interval": cfg.eval_interval, "eval_iters": cfg.eval_iters,
+        "tokens_per_step": cfg.tokens_per_step, "max_iters": cfg.max_iters, "summary": summary,
+        "final_val_loss": _spread([r["final_val_loss"] for r in runs if r["final_val_loss"] is not None]),
+        "total_seconds": _spread([r["total_seconds"] for r in runs]),
+        "startup_seconds": _spread([r["startup_seconds"] for r in runs]),
+        "command": "nanogpt train --preset " + " ".join([preset, *(f"--{k} {v}" for k, v in overrides.items())]),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine(),
+        "date": datetime.date.today().isoformat(), "runs": runs,
+    }
+
+
+def add_time_to_loss_parser(kinds: argparse._SubParsersAction) -> None:
+    """Register `nanogpt bench time-to-loss` (called from `bench.add_parser`)."""
+    t = kinds.add_parser("time-to-loss", help="seconds from process start until nanogpt train reaches a val loss")
+    t.add_argument("--preset", default="cpu", choices=list(PRESETS))
+    t.add_argument("--target", type=float, action="append", required=True,
+                   help="val loss to reach; repeat for several (--target 1.89 --target 1.70)")
+    t.add_argument("--repeats", type=int, default=3, help="fresh training processes, one after another (default 3)")
+    t.add_argument("--eval-interval", type=int, default=None, help="evaluate this often (default: the preset's)")
+    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more config overrides")
+    t.add_argument("--json", default=None, help="also write the result to this file")
+    t.set_defaults(bench_func=lambda a: _write(bench_time_to_loss(
+        a.preset, a.target, a.repeats, a.eval_interval, **parse_overrides(a.set)), a.json))
