@@ -184,8 +184,13 @@ class Corpus:
         return cls(train, val, tokenizer)
 
     def describe(self) -> str:
-        """One line for logs: which text, and how many tokens of each split."""
-        where = f"{self.source['path']} (sha256 {self.source['sha256'][:12]}…)" if self.source else "in-memory text"
+        """One line for logs: which text, and how many tokens of each split.
+
+        The text is named by its file name and hash, not its full path: logs (and notebook outputs) then read
+        the same on every machine, and the hash is what tells two texts apart.
+        """
+        where = (f"{Path(self.source['path']).name} (sha256 {self.source['sha256'][:12]}…)" if self.source
+                 else "in-memory text")
         return (f"data: {where}; {self.tokenizer.kind} tokenizer, vocab {self.vocab_size:,}; "
                 f"{len(self.train):,} train + {len(self.val):,} val tokens")
 
