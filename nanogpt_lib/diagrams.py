@@ -1,6 +1,7 @@
 """Explanatory figures for the notebooks: pictures of an idea, drawn with matplotlib so they can be changed.
 
-Each function draws one figure and returns it (a notebook shows a returned figure; a script can save it).
+Each function draws one figure and returns it, closed: a notebook shows it once, as the value of the cell
+(`diagrams.causal_mask(scores)` on a cell's last line), and a script saves it with `fig.savefig(...)`.
 They take the numbers to show as arguments (a batch, a score matrix, tensor sizes), so a figure always
 matches the code next to it. Loss curves and other measurements live in `plot.py`.
 """
@@ -60,6 +61,13 @@ def _arrow(ax, start: tuple[float, float], end: tuple[float, float], text: str =
                 color=color)
 
 
+def _finish(fig):
+    """Lay out `fig` and detach it from pyplot, so a notebook shows it once: as the cell's returned value."""
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 def _blank(ax, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
     """An axis used as a drawing canvas: fixed limits, equal aspect, no ticks or frame."""
     ax.set_xlim(*xlim)
@@ -101,8 +109,7 @@ def batch_windows(xs: Sequence[str], ys: Sequence[str], row: int = 0, t: int = 3
             f"context x[{row}, :{t + 1}] = {context!r}  →  target y[{row}, {t}] = {ys[row][t]!r}"
             "   (y is x shifted left by one)", ha="center", fontsize=9)
     _blank(ax, (-1.3, 2 * T + gap + 0.3), (-1.2, B + 1.3))
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 # -------------------------------------------------------------------------------- 01: embeddings, bigrams
@@ -136,8 +143,7 @@ def one_hot_lookup(weight, index: int, labels: Sequence[str]):
         _cell(ax, x1 + d, y_vec, f"{W[index, d]:.1f}", TARGET, fontsize=8)
     ax.text(x1 + D / 2, y_vec - 0.6, f"weight[{index}]: (1, {D})", ha="center", fontsize=9)
     _blank(ax, (-0.3, x1 + D + 0.3), (-0.3, V + 0.7))
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def bigram_table(probs, chars: Sequence[str], show: str, title: str = "P(next | current)"):
@@ -156,8 +162,7 @@ def bigram_table(probs, chars: Sequence[str], show: str, title: str = "P(next | 
     ax.set_yticks(range(n), names, fontsize=8, family="monospace")
     ax.set(xlabel="next character", ylabel="current character", title=title)
     fig.colorbar(im, ax=ax, fraction=0.046, label="probability")
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 # ------------------------------------------------------------------------------------- 02: attention
@@ -189,8 +194,7 @@ def causal_mask(scores):
         ax.text(T / 2, -0.5, "key position s", ha="center", fontsize=8)
         ax.text(-0.8, T / 2, "query position t", rotation=90, ha="center", va="center", fontsize=8)
         _blank(ax, (-1.1, T + 0.1), (-0.8, T + 0.6))
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def attention_flow(B: int, T: int, C: int, head_size: int):
@@ -208,43 +212,43 @@ def attention_flow(B: int, T: int, C: int, head_size: int):
     _box(ax, 6.0, 2.65, 1.6, 0.8, f"q kᵀ / √{head_size}\n({B}, {T}, {T})", NEUTRAL)
     _arrow(ax, (6.8, 2.65), (7.4, 2.65))
     _box(ax, 8.2, 2.65, 1.6, 0.8, f"mask future → −∞\nsoftmax rows\n({B}, {T}, {T})", TARGET)
-    _arrow(ax, (9.0, 2.65), (9.75, 1.6))
-    _arrow(ax, (4.0, rows["v"]), (9.45, 1.15))
+    _arrow(ax, (8.9, 2.25), (9.95, 1.8))
+    _arrow(ax, (4.0, rows["v"]), (9.55, 1.2))
     _box(ax, 10.2, 1.4, 1.3, 0.8, f"weights @ v\n({B}, {T}, {head_size})", CONTEXT)
     ax.text(6.0, 0.25, "every query row t mixes the values of positions s ≤ t", fontsize=9, ha="center",
             style="italic")
     _blank(ax, (0, 11.0), (0, 4.0))
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 # ------------------------------------------------------------------------------------------ 03: blocks
 def _block_panel(ax, kind: str) -> None:
     """One Transformer block with its residual stream, `kind` "pre" (GPT-2) or "post" (2017) LayerNorm."""
-    xs = 1.0  # the residual stream runs up this vertical line
-    ax.add_patch(FancyArrowPatch((xs, 0.2), (xs, 7.4), arrowstyle="-|>", mutation_scale=14, color="#3182bd",
-                                 lw=3.0, shrinkA=0, shrinkB=0))
-    ax.text(xs, 0.0, "x  (B, T, C)", ha="center", va="top", fontsize=9)
-    ax.text(xs - 0.25, 3.8, "residual stream", rotation=90, ha="right", va="center", fontsize=9, color="#3182bd")
-    for y_from, y_add, label in ((1.0, 3.2, "causal\nself-attention"), (4.2, 6.4, "MLP\n(4C, GELU)")):
+    xs, xb = 1.0, 2.7  # the residual stream runs up x = xs; the sub-layers sit on a branch at x = xb
+    ax.add_patch(FancyArrowPatch((xs, 0.0), (xs, 7.7), arrowstyle="-|>", mutation_scale=14, color="#3182bd",
+                                 lw=3.0, shrinkA=0, shrinkB=0, zorder=1))
+    ax.text(xs, -0.2, "x  (B, T, C)", ha="center", va="top", fontsize=9)
+    ax.text(xs - 0.25, 1.6, "residual stream", rotation=90, ha="right", va="center", fontsize=9, color="#3182bd")
+    for y0, label in ((0.5, "causal\nself-attention"), (3.9, "MLP\n(4C, GELU)")):
         if kind == "pre":
-            _arrow(ax, (xs, y_from), (2.2, y_from + 0.3), connectionstyle="arc3,rad=-0.2")
-            _box(ax, 2.7, y_from + 0.45, 1.0, 0.55, "LayerNorm", TARGET, fontsize=8)
-            _arrow(ax, (2.7, y_from + 0.72), (2.7, y_add - 1.35))
-            _box(ax, 2.7, y_add - 0.95, 1.4, 0.75, label, CONTEXT, fontsize=8)
-            _arrow(ax, (2.7, y_add - 0.57), (xs + 0.17, y_add), connectionstyle="arc3,rad=0.2")
+            _arrow(ax, (xs, y0), (xb - 0.58, y0 + 0.6), connectionstyle="arc3,rad=-0.25")
+            _box(ax, xb, y0 + 0.6, 1.15, 0.45, "LayerNorm", TARGET, fontsize=8)
+            _arrow(ax, (xb, y0 + 0.83), (xb, y0 + 1.45))
+            _box(ax, xb, y0 + 1.85, 1.4, 0.8, label, CONTEXT, fontsize=8)
+            y_plus = y0 + 2.9
         else:
-            _arrow(ax, (xs, y_from), (2.2, y_from + 0.5), connectionstyle="arc3,rad=-0.2")
-            _box(ax, 2.7, y_from + 0.95, 1.4, 0.75, label, CONTEXT, fontsize=8)
-            _arrow(ax, (2.7, y_from + 1.33), (xs + 0.17, y_add - 0.6), connectionstyle="arc3,rad=0.2")
-            _box(ax, xs, y_add, 1.0, 0.5, "LayerNorm", TARGET, fontsize=8)
-        y_plus = y_add if kind == "pre" else y_add - 0.6
+            _arrow(ax, (xs, y0), (xb - 0.7, y0 + 1.0), connectionstyle="arc3,rad=-0.25")
+            _box(ax, xb, y0 + 1.0, 1.4, 0.8, label, CONTEXT, fontsize=8)
+            y_plus = y0 + 2.0
+            _box(ax, xs, y0 + 2.65, 1.15, 0.45, "LayerNorm", TARGET, fontsize=8)
+        top = y0 + 2.25 if kind == "pre" else y0 + 1.4
+        _arrow(ax, (xb, top), (xs + 0.17, y_plus), connectionstyle="arc3,rad=0.3")
         ax.add_patch(plt.Circle((xs, y_plus), 0.17, facecolor="white", edgecolor="#404040", zorder=3))
         ax.text(xs, y_plus, "+", ha="center", va="center", fontsize=11, zorder=4)
-    ax.text(xs, 7.6, "to the next block", ha="center", va="bottom", fontsize=9)
+    ax.text(xs, 7.85, "to the next block", ha="center", va="bottom", fontsize=9)
     title = "pre-LN (GPT-2): x + f(LN(x))" if kind == "pre" else "post-LN (2017): LN(x + f(x))"
     ax.set_title(title, fontsize=10)
-    _blank(ax, (-0.4, 4.0), (-0.5, 8.2))
+    _blank(ax, (-0.6, 3.8), (-0.7, 8.4))
 
 
 def transformer_block(kinds: Sequence[str] = ("pre",)):
@@ -252,11 +256,10 @@ def transformer_block(kinds: Sequence[str] = ("pre",)):
     for kind in kinds:
         if kind not in ("pre", "post"):
             raise ValueError(f"kind must be 'pre' or 'post', got {kind!r}")
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.6 * len(kinds), 5.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 5.6), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
         _block_panel(ax, kind)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def attention_masks(T: int = 5, T_source: int = 7):
@@ -277,8 +280,7 @@ def attention_masks(T: int = 5, T_source: int = 7):
         ax.text(cols / 2, -0.5, xlabel, ha="center", fontsize=9)
         ax.text(-0.4, rows / 2, "query", rotation=90, ha="center", va="center", fontsize=9)
         _blank(ax, (-0.8, cols + 0.1), (-0.9, rows + 0.1))
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 # --- figures for notebooks 04-07 below ---

@@ -1,4 +1,4 @@
-"""Pictures: loss curves, learning-rate schedules, comparisons of runs, attention maps, a live loss plot."""
+"""Pictures: loss curves, learning-rate schedules, comparisons of runs (over seeds too), attention maps, live loss."""
 
 from __future__ import annotations
 
@@ -74,6 +74,36 @@ def plot_runs(histories: Mapping[str, History | Mapping], title: str = "Comparis
     ax.set(xlabel="step", ylabel="cross-entropy loss", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_seed_bands(runs: Mapping[str, Sequence[History | Mapping]], title: str = "Comparison over seeds",
+                    smooth: int = 0):
+    """Runs of several variants, each repeated with several seeds: is a difference larger than the noise?
+
+    Left: the training loss of each variant (smoothed per seed), its mean over seeds as a line and the
+    band from the lowest to the highest seed. Right: the final validation loss of every seed (dots) and
+    their mean (bar), one column per variant.
+    """
+    fig, (ax, ax_val) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.7, 1]})
+    for i, (label, histories) in enumerate(runs.items()):
+        hs, color = [_as_history(h) for h in histories], f"C{i}"
+        steps = min(len(h.train_loss) for h in hs)
+        window = smooth or max(1, steps // 25)
+        curves = np.stack([_smooth(h.train_loss[:steps], window) for h in hs])
+        x = np.arange(steps - curves.shape[1], steps) + 1
+        ax.fill_between(x, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.25, lw=0)
+        ax.plot(x, curves.mean(axis=0), color=color, lw=1.5, label=f"{label} ({len(hs)} seeds)")
+        finals = [h.eval_val_loss[-1] for h in hs]
+        ax_val.scatter(np.full(len(finals), i), finals, color=color, s=18, zorder=3)
+        ax_val.hlines(np.mean(finals), i - 0.3, i + 0.3, color=color, lw=2.5)
+    ax.set(xlabel="step", ylabel="training loss (moving average)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax_val.set_xticks(range(len(runs)), list(runs), rotation=30, ha="right", fontsize=8)
+    ax_val.set(ylabel="final validation loss", title="every seed (dots) and the mean (bar)")
+    ax_val.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
 

@@ -25,7 +25,8 @@
 # - the character vocabulary, and `encode` / `decode` between text and integer ids;
 # - why we hold out the *end* of the text for validation;
 # - what a **context** and a **target** are, and how one window of `block_size + 1` characters holds
-#   `block_size` training examples; how a batch of windows is drawn.
+#   `block_size` training examples; how a batch of windows is drawn, as a picture;
+# - how much a longer context tells about the next character, measured on the corpus.
 #
 # **You need** Python and a first look at PyTorch tensors. This is the first notebook of the series.
 
@@ -131,8 +132,16 @@ print(f"train {len(train_data):,} tokens, val {len(val_data):,} tokens")
 # %% [markdown]
 # ## Contexts and targets
 #
+# A language model assigns a probability to a whole text $x_1 x_2 \dots x_N$ one character at a time. The
+# chain rule of probability says that this loses nothing:
+#
+# $$p(x_1, \dots, x_N) = \prod_{t=1}^{N} p(x_t \mid x_1, \dots, x_{t-1}).$$
+#
+# So a model only ever has to answer one question: *given the characters so far (the **context**), what
+# is the next one (the **target**)?* In practice the context is cut to the last `block_size` characters.
+#
 # We never feed the whole text at once. We take a window of `block_size + 1` ids. Inside it, every prefix
-# is a **context** and the character right after it is its **target**: one window gives `block_size`
+# is a context and the character right after it is its target: one window gives `block_size`
 # examples, with contexts from 1 to `block_size` characters long. That is also why a model trained like
 # this can start generating from a single character.
 
@@ -169,6 +178,16 @@ for row in range(batch_size):
     print(f"{decode(xb[row])!r:14} -> {decode(yb[row])!r}")
 
 # %% [markdown]
+# The same batch as a picture. Each row `b` is one window; `y` is `x` moved one place to the left. The
+# coloured cells show one of the $B \times T$ examples the batch holds: the context `x[b, :t+1]` and its
+# target `y[b, t]`.
+
+# %%
+from nanogpt_lib import diagrams
+
+diagrams.batch_windows([decode(row) for row in xb], [decode(row) for row in yb], row=1, t=3)
+
+# %% [markdown]
 # From now on the library does this: `nanogpt_lib.CharTokenizer` is the vocabulary with `encode`/`decode`,
 # `Corpus.from_text` encodes and splits, and `get_batch` draws the windows (with one indexing operation
 # instead of a Python loop).
@@ -200,22 +219,29 @@ print("all checks passed")
 # %% [markdown]
 # ## Exercises
 #
-# **1. What follows a "q"?** Count, in `train_data`, which character comes right after each `q`. Store the
-# counts in a dict `after_q` mapping a character to how often it follows `q`.
+# **1. What follows a character?** Write `followers(ids, ch)`: given a 1-D tensor of ids and a character
+# `ch`, return a dict mapping each character to how often it comes right after `ch` in `ids` (only
+# characters that do occur, so the counts are all positive). Then look at `followers(train_data, "q")`.
 
-# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex00-after-q", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
-# after_q: dict[str, int], e.g. {'u': 1234, ...}
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex00-followers", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# def followers(ids: torch.Tensor, ch: str) -> dict[str, int]: ...
 ### BEGIN SOLUTION
-q = stoi["q"]
-followers = train_data[1:][train_data[:-1] == q]
-after_q = dict(Counter(decode(followers)))
+def followers(ids: torch.Tensor, ch: str) -> dict[str, int]:
+    after = ids[1:][ids[:-1] == stoi[ch]]
+    return dict(Counter(decode(after)))
 ### END SOLUTION
 
+
 # %% tags=["self-check"]
+assert followers(torch.tensor(encode("qua qui quo qa")), "q") == {"u": 3, "a": 1}
+assert followers(torch.tensor(encode("abc")), "c") == {}  # nothing follows the last character
 train_text = text[: len(train_data)]
-assert sum(after_q.values()) == train_text[:-1].count("q")
-assert max(after_q, key=after_q.get) == "u"
-print(sorted(after_q.items(), key=lambda kv: -kv[1])[:5])
+for ch in "qzK:":
+    after = followers(train_data, ch)
+    # every count is the number of times the two-character string occurs (no overlaps: ch != next)
+    assert all(train_text.count(ch + nxt) == n for nxt, n in after.items() if nxt != ch), ch
+    assert sum(after.values()) == train_text[:-1].count(ch), ch
+assert max(followers(train_data, "q"), key=followers(train_data, "q").get) == "u"
 
 
 # %% [markdown]
@@ -237,6 +263,76 @@ assert decode(safe_encode("café au lait")) == "caf  au lait"
 assert safe_encode("ROMEO:") == encode("ROMEO:")
 
 # %% [markdown]
+# **3. Experiment: how much does a longer context tell?** Measure how uncertain the next character is once
+# you know the previous $k$ characters, for $k = 0, 1, \dots, 8$. From the counts of `train_data`, the
+# *conditional entropy* (in nats, the unit of the losses in the next notebooks) is
+#
+# $$H_k = -\sum_{c,\,n} p(c, n) \ln p(n \mid c) = H(\text{context}, \text{next}) - H(\text{context}),$$
+#
+# where $c$ ranges over the $k$-character contexts, $n$ over next characters, and each $H$ is
+# $-\sum p \ln p$ over the counted frequencies. Use the same positions for every $k$ (from position 8 on), so
+# that the numbers are comparable. Also measure `seen[k]`: the fraction of positions of `val_data` (from
+# position 8 on) whose $k$-character context occurs somewhere in `train_data`.
+#
+# Store the lists `entropy` and `seen` (9 floats each), and plot both against $k$. Hint: a context of $k$ ids
+# below 65 is one integer, $\sum_j \text{id}_j \cdot 65^j$; `torch.unique(..., return_counts=True)` counts, and
+# `torch.isin` tells which values occur in another tensor.
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex00-context-entropy", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# entropy: list[float] (nats), seen: list[float] (fractions), for k = 0..8; then a plot of both
+### BEGIN SOLUTION
+K = 8
+
+
+def context_codes(ids: torch.Tensor, k: int) -> torch.Tensor:
+    """One integer per position t >= K: the k ids before t (0 for k = 0)."""
+    codes = torch.zeros(len(ids) - K, dtype=torch.long)
+    for j in range(1, k + 1):
+        codes = codes * vocab_size + ids[K - j : len(ids) - j]
+    return codes
+
+
+def plug_in_entropy(values: torch.Tensor) -> float:
+    p = torch.unique(values, return_counts=True)[1].double() / len(values)
+    return -(p * p.log()).sum().item()
+
+
+entropy, seen = [], []
+for k in range(K + 1):
+    ctx = context_codes(train_data, k)
+    entropy.append(plug_in_entropy(ctx * vocab_size + train_data[K:]) - plug_in_entropy(ctx))
+    seen.append(torch.isin(context_codes(val_data, k), ctx).double().mean().item())
+
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(range(K + 1), entropy, "o-", label="H(next | k previous), train counts (nats)")
+ax.set(xlabel="k, characters of context", ylabel="nats")
+ax2 = ax.twinx()
+ax2.plot(range(K + 1), seen, "s--", color="tab:red", label="val contexts seen in train")
+ax2.set(ylabel="fraction", ylim=(0, 1.05))
+fig.legend(loc="lower left", bbox_to_anchor=(0.1, 0.15), fontsize=8)
+plt.show()
+### END SOLUTION
+
+# %% tags=["self-check"]
+import math
+
+assert len(entropy) == len(seen) == 9
+unigram = Counter(text[8 : len(train_data)])
+p = torch.tensor(list(unigram.values()), dtype=torch.float64) / sum(unigram.values())
+assert abs(entropy[0] + (p * p.log()).sum().item()) < 1e-6, "k = 0: the entropy of the character frequencies"
+assert entropy[0] < math.log(vocab_size)
+assert all(a >= b - 1e-9 for a, b in zip(entropy, entropy[1:])), "knowing more can only lower counted entropy"
+assert seen[0] == 1.0 and all(a >= b for a, b in zip(seen, seen[1:]))
+assert seen[-1] < seen[1]
+
+# %% [markdown]
+# What to look for: the first curve falls with every character of context: the more you know, the less
+# uncertain the next character. But look at the second curve before you celebrate. The counts for long
+# contexts are counts of contexts that occur only a handful of times, so they partly *memorise* the training
+# text; and a growing share of the validation contexts never occurs in training at all, where a table of
+# counts has nothing to say. A model must *generalise* from the contexts it has seen to similar ones it has
+# not: that is what the learned vectors and attention of the next notebooks are for.
+#
 # ## What's next
 #
 # In **01_bigram** we train the simplest possible language model on these batches: a table that predicts

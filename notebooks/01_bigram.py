@@ -22,10 +22,12 @@
 # loop, and sampling.
 #
 # **You will learn**
-# - the bigram model: an embedding table used directly as next-token logits;
-# - cross-entropy, and why the loss of a clueless model is ln(vocab_size);
-# - a training loop written by hand, with a live loss curve;
-# - sampling text, before and after training.
+# - the bigram model: an embedding table used directly as next-token logits, and why looking up a row
+#   is the same as multiplying a one-hot vector by the table;
+# - softmax and cross-entropy, why the loss of a clueless model is $\ln V$, and why a randomly initialised
+#   model starts *above* it;
+# - a training loop written by hand, with a live loss curve, and the learned table as a picture;
+# - sampling text, before and after training, and what temperature does to the distribution.
 #
 # **You need** from 00: the character vocabulary, train/val split and `get_batch`
 # (now `nanogpt_lib.Corpus` and `nanogpt_lib.get_batch`).
@@ -45,11 +47,12 @@ setup()  # seeds, small inline figures; loads the corpus (downloads it the first
 # NBVAL_CHECK_OUTPUT
 import math
 
+import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from nanogpt_lib import Corpus, History, LiveLossPlot, get_batch, load_text
+from nanogpt_lib import Corpus, History, LiveLossPlot, diagrams, get_batch, load_text
 from nanogpt_lib.notebook import pick
 
 corpus = Corpus.from_text(load_text())
@@ -62,10 +65,20 @@ print(vocab_size, xb.shape, yb.shape)
 # %% [markdown]
 # ## The model
 #
-# An `nn.Embedding(vocab_size, vocab_size)` is a table with one row per character. We read the row of the
-# current character and use it **as the logits** (unnormalised log-probabilities) of the next one.
-# Softmax turns logits into probabilities; the loss is the cross-entropy, the mean of
-# −log p(correct next character) over every position of every window.
+# An `nn.Embedding(vocab_size, vocab_size)` is a table $W$ with one row per character. We read the row of
+# the current character and use it **as the logits** $z$ (unnormalised log-probabilities) of the next one.
+# **Softmax** turns the $V$ logits into probabilities,
+#
+# $$p_j = \operatorname{softmax}(z)_j = \frac{e^{z_j}}{\sum_{k=1}^{V} e^{z_k}},$$
+#
+# and the loss is the **cross-entropy**: the mean, over all $N = B \cdot T$ positions of a batch, of minus
+# the log-probability the model gave to the character that actually came next,
+#
+# $$\mathcal{L} = -\frac{1}{N} \sum_{i=1}^{N} \ln p_{y_i}(x_i) = \frac{1}{N} \sum_{i=1}^{N}
+# \Big( \ln \sum_{k} e^{z_k(x_i)} - z_{y_i}(x_i) \Big).$$
+#
+# A perfect model has loss 0 ($p_{y} = 1$); a model that gives the right answer probability $e^{-2.5}$,
+# about 1 in 12, has loss 2.5. `F.cross_entropy` computes exactly this from the logits.
 
 # %%
 class BigramLanguageModel(nn.Module):
@@ -98,17 +111,58 @@ logits, loss = model(xb, yb)
 print(logits.shape, f"loss {loss.item():.3f}")
 
 # %% [markdown]
+# ## An embedding is a one-hot vector times a matrix
+#
+# Reading row $i$ of a table looks like a different operation from the matrix products of a neural
+# network, but it is one. Write character $i$ as a **one-hot** vector $e_i \in \{0, 1\}^V$ (a 1 at position
+# $i$, 0 elsewhere). Then
+#
+# $$e_i^\top W = W_{i,:}:$$
+#
+# the product keeps row $i$ and multiplies every other row by 0. `nn.Embedding` is a `Linear` layer without
+# bias whose input is one-hot; it just skips the multiplications by zero. So the gradient of the loss
+# reaches only the rows of the characters in the batch. Here is the product on a toy vocabulary of six
+# characters with vectors of size 4:
+
+# %%
+toy_vocab = list("abcdef")
+toy_table = torch.randn(len(toy_vocab), 4, generator=torch.Generator().manual_seed(0))
+diagrams.one_hot_lookup(toy_table, toy_vocab.index("c"), toy_vocab)
+
+# %% [markdown]
+# And on the real model: one-hot vectors of the whole batch, times the table, give the logits.
+
+# %%
+one_hot = F.one_hot(xb, vocab_size).float()  # (B, T, V)
+torch.testing.assert_close(one_hot @ model.token_embedding_table.weight, logits)
+print(tuple(one_hot.shape), "@", tuple(model.token_embedding_table.weight.shape), "->", tuple(logits.shape))
+
+# %% [markdown]
 # ## The loss at initialisation
 #
-# A model that knows nothing spreads its bet evenly: p = 1/65 for every character, so the loss is
-# −ln(1/65) = ln(65). Our random table does slightly *worse*: its logits are random numbers, so it is
-# confidently wrong about some characters. With all-zero logits we get ln(65) exactly.
+# A model that knows nothing spreads its bet evenly: $p_j = 1/V$ for every character, so the loss is
+# $-\ln(1/V) = \ln V$, with $V = 65$ here. All-zero logits give exactly that.
+#
+# Our random table starts *above* $\ln V$, and by a predictable amount. `nn.Embedding` draws every logit
+# from a standard normal, $z_k \sim \mathcal{N}(0, 1)$. In the loss $\ln \sum_k e^{z_k} - z_y$, the second
+# term averages to 0, and for large $V$ the sum is close to its expectation,
+# $\sum_k e^{z_k} \approx V\, \mathbb{E}[e^{z}] = V e^{\sigma^2/2}$. So
+#
+# $$\mathbb{E}[\mathcal{L}_{\text{init}}] \approx \ln V + \frac{\sigma^2}{2} = \ln V + \frac{1}{2}.$$
+#
+# Random logits make the model confidently wrong: it is sure of characters it knows nothing about. (This is
+# why GPTs initialise their output layer with small weights: notebook 04.) Measured over many batches:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"ln(vocab_size) = {math.log(vocab_size):.4f}")
+print(f"ln(vocab_size)            = {math.log(vocab_size):.4f}")
 zeros = torch.zeros(4, 8, vocab_size)
-print(f"loss of all-zero logits = {F.cross_entropy(zeros.view(-1, vocab_size), yb.reshape(-1)).item():.4f}")
+print(f"loss of all-zero logits   = {F.cross_entropy(zeros.view(-1, vocab_size), yb.reshape(-1)).item():.4f}")
+print(f"ln(vocab_size) + 1/2      = {math.log(vocab_size) + 0.5:.4f}")
+with torch.no_grad():
+    xs, ys = get_batch(corpus.train, 512, 8, torch.Generator().manual_seed(1))
+    init_loss = model(xs, ys)[1].item()
+print(f"loss of the random table  = {init_loss:.2f} (4,096 positions)")
 
 # %% [markdown]
 # Samples from the untrained model are random characters:
@@ -169,10 +223,25 @@ for step in range(max_iters):
 print(f"before: {init_losses}\nafter:  {evaluate(model)}")
 
 # %% [markdown]
-# The loss falls from about 4.7 to about 2.5 and stops there: that is as good as a table of
-# character-pair statistics gets. The learning rate is constant here (the right panel); notebook 05 shows
-# why real runs warm it up and then decay it.
+# Compare the two printed lines: both losses fall far below their starting value, and train and validation
+# stay close to each other: a table of character pairs has too few parameters to memorise the training
+# text. In a full run the curve flattens out: that plateau is as good as a table of character-pair
+# statistics gets (exercise 1 computes that limit directly). The learning rate is constant here (the right
+# panel); notebook 05 shows why real runs warm it up and then decay it.
 #
+# ## What the table learned
+#
+# Row $i$ of the trained table, after a softmax, is the model's distribution of the character after
+# character $i$. Here are the rows and columns of a few characters (the full table is $65 \times 65$). What
+# to look for: after a trained run, the row of a consonant puts its weight on vowels; the row of a space on
+# the letters that start words; and the row of `q` is a single dark cell (can you guess which?). After the
+# short fast-mode run the table is still mostly noise.
+
+# %%
+probs_learned = F.softmax(model.token_embedding_table.weight.detach(), dim=-1)
+diagrams.bigram_table(probs_learned, corpus.tokenizer.chars, show="\n .,aeiouhnrstmqw", title="P(next | current), learned")
+
+# %% [markdown]
 # Now the samples have the *shape* of Shakespeare (names, line breaks, short words) but no sense: each
 # character only knows its predecessor.
 
@@ -224,16 +293,21 @@ count_val_loss = -probs[corpus.val[:-1], corpus.val[1:]].log().mean().item()
 # %% tags=["self-check"]
 assert counts.shape == probs.shape == (vocab_size, vocab_size)
 assert counts.sum() == len(corpus.train) - 1
-torch.testing.assert_close(probs.sum(dim=1), torch.ones(vocab_size))
-q, u = encode("qu")
-assert probs[q].argmax() == u
-print(f"counted bigram: val loss {count_val_loss:.4f}; trained: {evaluate(model)['val']:.4f}")
-assert count_val_loss < math.log(vocab_size) - 1.0
+train_text = decode(corpus.train.tolist())
+for pair in ("qu", "th", "e ", "\nK", "O:"):  # two different characters: str.count cannot overlap
+    i, j = encode(pair)
+    assert counts[i, j] == train_text.count(pair), pair
+torch.testing.assert_close(probs, (counts + 1) / (counts + 1).sum(dim=1, keepdim=True), check_dtype=False)
+loss_from_probs = F.nll_loss(probs.log()[corpus.val[:-1]], corpus.val[1:]).item()
+assert abs(count_val_loss - loss_from_probs) < 1e-4, "the mean of -log p(next | current) over corpus.val"
 
 
 # %% [markdown]
-# Trained long enough, gradient descent finds (almost) the same table as counting: the loss of the counted
-# model is the floor for any bigram model.
+# Counting (without the +1) gives the table that minimises the training loss of *any* bigram model: for
+# each current character, the best distribution of the next one is the observed frequencies. Gradient descent
+# can only approach it. Compare your `count_val_loss` with the validation loss the trained model printed
+# above.
+#
 #
 # **2. Greedy decoding.** Write `greedy(model, idx, max_new_tokens)` that always appends the *most likely*
 # next token instead of sampling. Look at its output: why does greedy decoding get stuck in a loop?
@@ -259,6 +333,50 @@ assert torch.equal(out[:, 4:], lib_model.generate(prompt[:, -1:], 40, temperatur
 print(repr(decode(out[0].tolist())))
 
 # %% [markdown]
+# **3. Experiment: temperature.** Sampling divides the logits by a **temperature** $\tau$ before the
+# softmax, $p_j \propto e^{z_j / \tau}$: $\tau < 1$ sharpens the distribution (at $\tau \to 0$ it becomes the
+# greedy choice), $\tau > 1$ flattens it towards uniform. Measure what this does to the model's
+# validation loss: for every $\tau$ in `taus` below, compute `val_loss_at[tau]`, the cross-entropy on
+# `corpus.val` (every position) of the trained `model`'s logits divided by $\tau$. Plot the loss against
+# $\tau$, and print a 100-character sample at $\tau = 0.5$ and at $\tau = 2$ (`generate(..., temperature=...)`
+# of `lib_model`, which has our weights).
+
+# %%
+taus = [0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0]
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex01-temperature", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# val_loss_at: dict[float, float], one entry per tau; a plot; two samples
+### BEGIN SOLUTION
+with torch.no_grad():
+    val_logits = model.token_embedding_table.weight[corpus.val[:-1]]  # (N, V): the bigram looks up rows
+    val_loss_at = {tau: F.cross_entropy(val_logits / tau, corpus.val[1:]).item() for tau in taus}
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(taus, list(val_loss_at.values()), "o-")
+ax.set(xlabel="temperature τ", ylabel="validation loss", title="Dividing the logits by τ")
+ax.grid(alpha=0.3)
+plt.show()
+for tau in (0.5, 2.0):
+    sample = lib_model.generate(start, 100, temperature=tau, generator=torch.Generator().manual_seed(0))
+    print(f"τ = {tau}: {decode(sample[0].tolist())!r}")
+### END SOLUTION
+
+# %% tags=["self-check"]
+assert sorted(val_loss_at) == taus
+with torch.no_grad():
+    logits_val = lib_model(corpus.val[None, :-1])[0][0]
+for tau in (0.5, 2.0):
+    expected = F.cross_entropy(logits_val / tau, corpus.val[1:]).item()
+    assert abs(val_loss_at[tau] - expected) < 1e-3, tau
+best = min(val_loss_at, key=val_loss_at.get)
+assert 0.85 <= best <= 1.2, "the loss should be lowest near the temperature the model was trained at"
+
+# %% [markdown]
+# What to look for: the loss is lowest at (or next to) $\tau = 1$, and rises on both sides. Training with
+# cross-entropy makes the model's probabilities *calibrated*: sharpening them makes it over-confident where
+# it is wrong, flattening them makes it timid where it is right. Temperature is therefore not a way to make
+# a model better; it is a dial between safe, repetitive text (low $\tau$) and varied, error-prone text
+# (high $\tau$), as the two samples show.
+#
 # ## What's next
 #
 # The bigram model ignores everything but the last character. In **02_self_attention** the characters of a

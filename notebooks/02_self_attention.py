@@ -23,8 +23,9 @@
 # **You will learn**
 # - the "mathematical trick": averaging over past tokens with a loop, with a lower-triangular matrix
 #   multiplication, and with a masked softmax, all equal;
-# - one causal attention head: queries, keys, values, and the 1/√head_size scaling (and why);
-# - what a trained head looks at, as an attention-map picture.
+# - one causal attention head, $\operatorname{softmax}\!\big(QK^\top/\sqrt{d}\big)V$: queries, keys, values, the
+#   causal mask, and the $1/\sqrt{d}$ scaling (with the variance argument behind it);
+# - what a trained head looks at, as an attention-map picture, and how to measure it.
 #
 # **You need** from 01: logits, cross-entropy and a training loop. We now train with the library's
 # `train` (the same loop plus evaluation; notebook 04 looks at it closely).
@@ -65,9 +66,15 @@ for b in range(B):
 print(x[0], xbow[0], sep="\n")
 
 # %% [markdown]
-# Version 2: the same averages as **one matrix multiplication**. Row `t` of a lower-triangular matrix
-# has ones at columns `0..t`; dividing each row by its sum turns it into averaging weights.
-# `wei @ x` is then `(T, T) @ (B, T, C) → (B, T, C)`, broadcast over the batch.
+# Version 2: the same averages as **one matrix multiplication**. The output at position $t$ is
+# $\bar{x}_t = \frac{1}{t+1} \sum_{s \le t} x_s = \sum_s W_{ts}\, x_s$ with the averaging matrix
+#
+# $$W_{ts} = \begin{cases} \frac{1}{t+1} & s \le t \\ 0 & s > t \end{cases}
+# \qquad\text{e.g. for } T = 3:\quad W = \begin{pmatrix} 1 & 0 & 0 \\ \frac12 & \frac12 & 0 \\
+# \frac13 & \frac13 & \frac13 \end{pmatrix}.$$
+#
+# In code: row `t` of a lower-triangular matrix of ones has ones at columns `0..t`; dividing each row by its
+# sum gives $W$. `wei @ x` is then `(T, T) @ (B, T, C) → (B, T, C)`, broadcast over the batch.
 
 # %%
 tril = torch.tril(torch.ones(T, T))
@@ -76,9 +83,15 @@ xbow2 = wei @ x
 print(wei)
 
 # %% [markdown]
-# Version 3: start from **scores** (all zero here), set the future to −∞, and take a softmax per row.
-# e^−∞ = 0, so the future gets weight 0 and the past shares the rest equally. This is the form attention
-# uses: once the scores depend on the data, tokens can decide *how much* each past token matters.
+# Version 3: start from **scores** $a_{ts}$ (all zero here), set the future to $-\infty$, and take a softmax
+# per row — a **masked softmax**:
+#
+# $$W_{ts} = \frac{e^{a_{ts}}}{\sum_{s' \le t} e^{a_{ts'}}} \text{ for } s \le t, \qquad W_{ts} = 0
+# \text{ for } s > t \quad (\text{because } e^{-\infty} = 0).$$
+#
+# With all scores equal, the past shares the weight equally: $W$ is the averaging matrix again. This is the
+# form attention uses: once the scores depend on the data, tokens can decide *how much* each past token
+# matters.
 
 # %%
 scores = torch.zeros(T, T)
@@ -90,6 +103,16 @@ torch.testing.assert_close(xbow, xbow2)
 torch.testing.assert_close(xbow, xbow3)
 print("loop == triangular matmul == masked softmax")
 
+# %% [markdown]
+# The three steps on scores that are *not* all equal (random numbers standing in for $q \cdot k$): each row
+# is one query position $t$; masking blanks out the keys after it; the softmax turns what is left of the row
+# into weights that sum to 1.
+
+# %%
+from nanogpt_lib import diagrams
+
+diagrams.causal_mask(torch.randn(5, 5, generator=torch.Generator().manual_seed(3)))
+
 
 # %% [markdown]
 # ## One head of self-attention
@@ -99,8 +122,22 @@ print("loop == triangular matmul == masked softmax")
 # - a **key**: what do I contain?
 # - a **value**: what do I pass on if you attend to me?
 #
-# The score of token `t` for token `s` is the dot product `q_t · k_s`. Masked softmax over `s ≤ t` turns the
-# scores into weights, and the output of token `t` is the weighted sum of the values.
+# In matrix form, for the $T$ tokens of one sequence $X \in \mathbb{R}^{T \times C}$, with learned
+# $W_Q, W_K, W_V \in \mathbb{R}^{C \times d}$ ($d$ = `head_size`):
+#
+# $$Q = X W_Q, \quad K = X W_K, \quad V = X W_V, \qquad
+# \operatorname{Attention}(Q, K, V) = \operatorname{softmax}\!\Big(\frac{Q K^\top}{\sqrt{d}} + M\Big) V,$$
+#
+# where the mask $M$ has $0$ at $s \le t$ and $-\infty$ at $s > t$ and the softmax runs along each row. The
+# score of token $t$ for token $s$ is the dot product $q_t \cdot k_s$ (scaled: see below); the output of
+# token $t$ is the weighted sum of the values of tokens $0..t$. With a batch, every tensor gets a leading
+# $B$ dimension and each sequence is processed on its own:
+
+# %%
+diagrams.attention_flow(B=4, T=8, C=32, head_size=16)
+
+# %% [markdown]
+# The same in code:
 
 # %%
 class Head(nn.Module):
@@ -133,9 +170,16 @@ print(head.attention_weights(x)[0].detach().numpy().round(2))
 #
 # ## Why divide by √head_size?
 #
-# If `q` and `k` have unit-variance entries, their dot product sums `head_size` such products, so its
-# variance is `head_size`. Large scores make the softmax nearly one-hot: every token would attend to a
-# single other token and gradients would vanish. Dividing by √head_size brings the variance back to 1.
+# Suppose the entries of $q$ and $k$ are independent, with mean 0 and variance 1 (roughly true at
+# initialisation). Each product $q_i k_i$ then has mean 0 and variance $\mathbb{E}[q_i^2]\,\mathbb{E}[k_i^2] = 1$,
+# and the dot product sums $d$ of them:
+#
+# $$\operatorname{Var}(q \cdot k) = \operatorname{Var}\Big(\sum_{i=1}^{d} q_i k_i\Big) = d, \qquad
+# \operatorname{Var}\Big(\frac{q \cdot k}{\sqrt{d}}\Big) = \frac{d}{d} = 1.$$
+#
+# Without the scaling, scores grow like $\sqrt{d}$, and large scores make the softmax nearly one-hot: every
+# token would attend to a single other token, and the softmax's gradient, $p_j(\delta_{jk} - p_k)$, would be
+# almost 0 everywhere. Dividing by $\sqrt{d}$ keeps the scores at unit variance whatever the head size.
 
 # %%
 head_size = 64
@@ -156,7 +200,7 @@ print("softmax(scores * 8) ", F.softmax(logits * 8, dim=-1).numpy().round(3), "<
 # library's `train`, then draw its attention weights on a line of the validation text.
 
 # %%
-from nanogpt_lib import load_corpus, notebook_config, plot_attention, train
+from nanogpt_lib import get_batch, load_corpus, notebook_config, plot_attention, train
 
 
 class OneHeadLM(nn.Module):
@@ -182,7 +226,7 @@ torch.manual_seed(0)
 one_head = OneHeadLM(corpus.vocab_size, cfg.n_embd, cfg.block_size)
 result = train(cfg, corpus, model=one_head, progress=False, verbose=False)
 print(f"one head, after {cfg.max_iters} steps: val loss {result.history.eval_val_loss[-1]:.3f} "
-      f"(the bigram model stopped near 2.5)")
+      "(compare with the bigram model's validation loss in notebook 01)")
 
 # %%
 lines = corpus.tokenizer.decode(corpus.val[:2000].tolist()).split("\n")
@@ -200,8 +244,31 @@ plt.show()
 
 # %% [markdown]
 # Each row is one query position and sums to 1; everything above the diagonal is 0 (the future is masked).
-# The trained head does not average: it concentrates on a few recent characters, which is what predicting
-# the next letter of a word needs most.
+# The trained head does not average uniformly. Rather than read the picture by eye, measure where its
+# weight goes, averaged over many windows of the validation text: on the query's own position (the
+# diagonal), on the character just before it, and on everything further back.
+
+# %%
+with torch.no_grad():
+    xv, _ = get_batch(corpus.val, 64, cfg.block_size, torch.Generator().manual_seed(0))
+    w = one_head.head.attention_weights(one_head.embed(xv))  # (64, T, T)
+rows = torch.arange(1, cfg.block_size)  # queries that have a previous character
+on_self = w.diagonal(dim1=-2, dim2=-1)[:, 1:].mean().item()
+on_previous = w[:, rows, rows - 1].mean().item()
+further = 1 - on_self - on_previous
+print(f"mean attention weight: own position {on_self:.2f}, previous character {on_previous:.2f}, "
+      f"further back {further:.2f}")
+largest = max([("its own position", on_self), ("the previous character", on_previous),
+               ("the characters further back", further)], key=lambda kv: kv[1])[0]
+print(f"Most of the weight goes to {largest}.")
+
+# %% [markdown]
+# Why would a head spend weight on its own position? In this model the head's output is the *only* path
+# from the input to the logits: there is no residual connection yet (notebook 03 adds one). To predict the
+# next character the model first needs the current one, which is all the bigram model knew, and the only
+# way to get it is to attend to itself. Whatever weight goes to earlier positions is what lets this model
+# beat the bigram. Once residual connections hand every token its own vector directly, heads are free to
+# spend their weight on other positions.
 #
 # ## Check
 #
@@ -252,10 +319,27 @@ def is_causal(f, x):
 
 
 # %% tags=["self-check"]
+def peeks_ahead_in_the_middle(x):
+    """Causal except at position 3, which also reads position 5 (not the last one)."""
+    y = x.clone()
+    y[:, 3] = y[:, 3] + x[:, 5]
+    return y
+
+
+def reads_the_next_token(x):
+    """Position t reads t+1, except for the last two positions: changing only the last token hides it."""
+    y = x.clone()
+    y[:, :-2] = x[:, 1:-1]
+    return y
+
+
 x = torch.randn(2, block_size, n_embd)
 assert is_causal(theirs, x)
+assert is_causal(lambda x: x.cumsum(dim=1), x)  # a running sum reads only the past
 assert not is_causal(lambda x: x.mean(dim=1, keepdim=True).expand_as(x), x)  # looks at the future
 assert not is_causal(lambda x: x.flip(1), x)
+assert not is_causal(reads_the_next_token, x)
+assert not is_causal(peeks_ahead_in_the_middle, x)
 
 # %% [markdown]
 # **2. Attention as one function.** PyTorch has a fused kernel,
@@ -278,6 +362,56 @@ out = F.softmax(scores, dim=-1) @ v
 torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 # %% [markdown]
+# **3. Experiment: what the scaling buys.** For head sizes $d$ in `head_sizes` below, draw `q` and `k` of
+# shape `(64, 32, d)` with standard-normal entries (use `gen`), compute the causal attention weights once
+# with the $1/\sqrt{d}$ scaling and once without, and measure how *peaked* they are: the mean, over the
+# batch and over query positions $t \ge 8$ (rows with enough keys to choose from), of the largest weight in
+# the row. Store the lists `peak_scaled` and `peak_raw` (one float per head size) and plot both against $d$
+# (log scale on the $x$ axis).
+
+# %%
+head_sizes = [4, 16, 64, 256]
+gen = torch.Generator().manual_seed(0)
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex02-scaling", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# peak_scaled, peak_raw: list[float], one per head size; then a plot
+### BEGIN SOLUTION
+def mean_peak(scores: torch.Tensor) -> float:
+    T = scores.size(-1)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+    return weights[:, 8:].max(dim=-1).values.mean().item()
+
+
+peak_scaled, peak_raw = [], []
+for d in head_sizes:
+    q, k = torch.randn(2, 64, 32, d, generator=gen).unbind(0)
+    scores = q @ k.transpose(-2, -1)
+    peak_raw.append(mean_peak(scores))
+    peak_scaled.append(mean_peak(scores / math.sqrt(d)))
+
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+ax.plot(head_sizes, peak_raw, "o-", label="q·k (no scaling)")
+ax.plot(head_sizes, peak_scaled, "s-", label="q·k / √d")
+ax.set(xscale="log", xlabel="head size d", ylabel="mean largest weight in a row", ylim=(0, 1.05))
+ax.set_xticks(head_sizes, [str(d) for d in head_sizes])
+ax.legend()
+ax.grid(alpha=0.3)
+plt.show()
+### END SOLUTION
+
+# %% tags=["self-check"]
+assert len(peak_scaled) == len(peak_raw) == len(head_sizes)
+assert all(0 < p <= 1 for p in peak_scaled + peak_raw)
+assert all(a < b for a, b in zip(peak_raw, peak_raw[1:])), "without scaling, bigger heads give peakier rows"
+assert peak_raw[-1] > 0.8, "at d = 256 the unscaled softmax should be nearly one-hot"
+assert max(peak_scaled) - min(peak_scaled) < 0.1, "with scaling, the head size should hardly matter"
+
+# %% [markdown]
+# What to look for: without the scaling, the larger the head, the closer each row gets to one-hot, so a
+# freshly initialised wide head would already "decide" to read a single token, and learn slowly. With the
+# scaling the curve is flat: the softmax starts equally soft whatever the head size.
+#
 # ## What's next
 #
 # One head can look for one kind of thing. In **03_multihead_and_blocks** several heads work side by side,

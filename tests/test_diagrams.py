@@ -97,3 +97,22 @@ def test_attention_masks_allow_what_each_kind_of_attention_reads():
     counts = [sum(np.allclose(p.get_facecolor(), plt.matplotlib.colors.to_rgba(diagrams.CONTEXT))
                   for p in ax.patches) for ax in fig.axes]
     assert counts == [16, 10, 24]  # all pairs, the lower triangle with its diagonal, every (target, source) pair
+
+
+def test_seed_bands_span_the_seeds_and_show_every_final_loss():
+    from nanogpt_lib import History
+    from nanogpt_lib.plot import plot_seed_bands
+
+    def run(level: float, final: float) -> History:
+        return History(step=list(range(10)), train_loss=[level] * 10, eval_step=[10], eval_train_loss=[final],
+                       eval_val_loss=[final])
+
+    fig = plot_seed_bands({"a": [run(1.0, 2.0), run(3.0, 4.0), run(2.0, 3.0)], "b": [run(5.0, 6.0)] * 3}, smooth=1)
+    ax, ax_val = fig.axes
+    assert [line.get_label() for line in ax.lines] == ["a (3 seeds)", "b (3 seeds)"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), 2.0)  # the mean of the seeds
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == 1.0 and band.max() == 3.0  # from the lowest to the highest seed
+    dots = [c for c in ax_val.collections if c.get_offsets().shape[0] == 3]
+    assert sorted(dots[0].get_offsets()[:, 1]) == [2.0, 3.0, 4.0]
+    assert [t.get_text() for t in ax_val.get_xticklabels()] == ["a", "b"]
