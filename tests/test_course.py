@@ -6,6 +6,7 @@ with the rest of the suite, so here only the student editions run: in fast mode,
 then every cell's outputs are inspected.
 """
 
+import json
 import re
 import shutil
 import subprocess
@@ -18,13 +19,17 @@ import pytest
 from nanogpt_lib.cli import main
 from nanogpt_lib.cli.course import (
     BEGIN,
+    DOCS_DIR,
     END,
+    REFERENCE_PAGES,
     build_site,
     convention_problems,
     exercise_cells,
     exercises,
     notebook_paths,
     notebook_title,
+    site_links,
+    stage_site,
     student_edition,
 )
 from nanogpt_lib.notebook import colab_url
@@ -98,7 +103,8 @@ def wrong_failures(student, cwd: Path) -> list[str]:
     from nbclient import NotebookClient
 
     # The kernel inherits NANOGPT_FAST=1 from conftest.py; `cwd` keeps anything it writes out of the repo.
-    NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=True,
+    # Generous timeouts (seconds): on a busy CI machine a kernel can take minutes to start.
+    NotebookClient(student, timeout=600, startup_timeout=300, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(cwd)}}).execute()
     errors = {i: error_name(c) for i, c in enumerate(student.cells) if c.cell_type == "code" and error_name(c)}
     wrong = []
@@ -146,6 +152,37 @@ def test_cli_writes_student_editions(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------ website
+def test_every_docs_page_is_on_the_website():
+    """A new docs/*.md page must be listed in the site's Reference part (only listed pages are built)."""
+    pages = {p.stem for p in DOCS_DIR.glob("*.md")} - {"intro", "teaching"}
+    assert pages == set(REFERENCE_PAGES), f"add to or remove from course.REFERENCE_PAGES: {pages ^ set(REFERENCE_PAGES)}"
+
+
+@needs_notebooks
+def test_staged_toc_has_the_reference_part(tmp_path):
+    import yaml
+
+    source = stage_site(tmp_path / "source")
+    toc = yaml.safe_load((source / "_toc.yml").read_text())
+    parts = {part["caption"]: [c["file"] for c in part["chapters"]] for part in toc["parts"]}
+    assert parts["Reference"] == list(REFERENCE_PAGES)
+    assert parts["For teachers"] == ["teaching"]
+    assert parts["The notebooks"] == [f"notebooks/{p.stem}" for p in NOTEBOOKS]
+
+
+def test_site_links_keep_pages_and_point_elsewhere_to_the_repository():
+    repo = "https://example.org/r"
+    page = ("[nb](../notebooks/06_x.ipynb) [R](../benchmarks/RESULTS.md) [cli](cli.md) [safe](runs.md#lock) "
+            "[top](#top) [web](https://a.b/c) ![pic](img/a.png) [md](img/report.md)")
+    assert site_links(page, repo_url=repo) == (
+        f"[nb](notebooks/06_x.ipynb) [R]({repo}/blob/main/benchmarks/RESULTS.md) [cli](cli.md) "
+        f"[safe](runs.md#lock) [top](#top) [web](https://a.b/c) ![pic](img/a.png) "
+        f"[md]({repo}/blob/main/docs/img/report.md)")
+    # A file included from docs/img/: its own links are relative to docs/img/.
+    assert site_links("![l](loss.png) [json](report.json)", "img", repo) == \
+        f"![l](loss.png) [json]({repo}/blob/main/docs/img/report.json)"
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     pytest.importorskip("jupyter_book", reason="the website needs jupyter-book<2: pip install -e '.[course]'")
@@ -199,20 +236,34 @@ def test_landing_page_lists_the_series_with_colab_links(site):
 
 
 @needs_notebooks
-def test_notebook_pages_render_title_and_plot_in_a_browser(site, tmp_path):
+def test_reference_pages_are_built_and_linked(site):
+    intro = (site / "intro.html").read_text()
+    for name in REFERENCE_PAGES:
+        assert (site / f"{name}.html").is_file(), f"{name}.html was not built"
+        assert f'href="{name}.html"' in intro, f"the landing page does not link {name}.html"
+    # docs/results.md includes docs/img/report.md: its pictures and numbers appear on the page.
+    results = (site / "results.html").read_text()
+    report = json.loads((DOCS_DIR / "img" / "report.json").read_text())
+    assert f"{report['gpt']['val_loss']:.4f}" in results and f"{report['bigram']['val_loss']:.4f}" in results
+    for name in ("loss_curves.png", "attention.png"):
+        assert f'src="_images/{name}"' in results and (site / "_images" / name).is_file()
+
+
+@needs_notebooks
+def test_pages_render_title_and_plot_in_a_browser(site, tmp_path):
     exe = browser()
     if exe is None:
         pytest.skip("no headless browser (chromium) on this machine: apt-get install -y chromium")
     problems = []
-    for path in NOTEBOOKS:
-        page = site / "notebooks" / f"{path.stem}.html"
+    pages = [(site / "notebooks" / f"{p.stem}.html", notebook_title(read(p), p.stem), p.name) for p in NOTEBOOKS]
+    pages.append((site / "results.html", "Results", "docs/results.md"))  # the report's pictures, included
+    for page, title, path_name in pages:
         parsed = PageParser()
         parsed.feed(dump_dom(exe, page, tmp_path / "profile"))
-        title = notebook_title(read(path), path.stem)
         if not any(title in h for h in parsed.h1):
             problems.append(f"{page.name}: title {title!r} not among the headings {parsed.h1}")
         # A plot: an image the site itself holds (not the remote Colab badge), a real PNG file.
         plots = [(page.parent / src).resolve() for src in parsed.images if "_images/" in src]
         if not any(p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots):
-            problems.append(f"{page.name} shows no plot: is {path.name} committed with its outputs?")
+            problems.append(f"{page.name} shows no plot: is {path_name} committed with its outputs?")
     assert not problems, "\n".join(problems)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import posixpath
 import re
 import shutil
 import subprocess
@@ -34,6 +35,8 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 DOCS_DIR = ROOT / "docs"
+# The website's "Reference" part: docs/NAME.md pages, in this order (the README links the same pages).
+REFERENCE_PAGES = ("install", "cli", "runs", "tokenizers", "scaling", "benchmarks", "results")
 
 
 def notebook_paths(notebooks_dir: str | Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -179,19 +182,49 @@ def _stage_notebook(src: Path, dest: Path) -> None:
     nbformat.write(nb, dest)
 
 
+def site_links(markdown: str, folder: str = "", repo_url: str = REPO_URL) -> str:
+    """A docs page's links as the website needs them; `folder` is the page's folder inside docs/.
+
+    On GitHub the pages sit in docs/ and reach the rest of the repository with `../`. On the site, docs/ is
+    the root, the notebooks are in `notebooks/`, and only the top-level pages are built. So a link to
+    `../notebooks/X` becomes `notebooks/X`, a link to another top-level page stays, and every other local
+    link (a file elsewhere in the repository, report.json, a page the site does not build) points to the
+    file in the repository instead. Images are left alone: they are copied with the pages.
+    """
+
+    def fix(match: re.Match) -> str:
+        text, target = match.group(1), match.group(2)
+        if re.match(r"[a-z][a-z0-9+.-]*:|#", target):  # a web address, mailto:, or an anchor on this page
+            return match.group(0)
+        path, _, anchor = target.partition("#")
+        resolved = posixpath.normpath(posixpath.join("docs", folder, path))
+        if resolved.startswith("notebooks/"):
+            site_path = posixpath.relpath(resolved, folder or ".")  # the site's root is docs/
+            return f"[{text}]({site_path}{'#' + anchor if anchor else ''})"
+        if posixpath.dirname(resolved) == "docs" and resolved.endswith(".md") and not folder:
+            return match.group(0)
+        return f"[{text}]({repo_url}/blob/main/{resolved}{'#' + anchor if anchor else ''})"
+
+    return re.sub(r"(?<!!)\[([^\]\n]*)\]\(([^)\s]+)\)", fix, markdown)
+
+
 def stage_site(source_dir: str | Path, notebooks_dir: str | Path = NOTEBOOKS_DIR,
                docs_dir: str | Path = DOCS_DIR) -> Path:
     """Assemble the book's sources in `source_dir`: docs/ (config, pages, images), the notebooks, a table of
-    contents listing the notebooks present, and the landing page with the series table filled in."""
+    contents (the notebooks present, the teacher's guide, the reference pages), and the landing page with the
+    series table filled in."""
     import yaml
 
     source_dir, docs_dir = Path(source_dir), Path(docs_dir)
     notebooks = notebook_paths(notebooks_dir)
     if not notebooks:
         raise FileNotFoundError(f"no notebooks (NN_name.ipynb) in {notebooks_dir}")
+    reference = [name for name in REFERENCE_PAGES if (docs_dir / f"{name}.md").is_file()]
     if source_dir.exists():
         shutil.rmtree(source_dir)
     shutil.copytree(docs_dir, source_dir, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+    for page in source_dir.rglob("*.md"):
+        page.write_text(site_links(page.read_text(), page.parent.relative_to(source_dir).as_posix().strip(".")))
     (source_dir / "notebooks").mkdir()
     for path in notebooks:
         _stage_notebook(path, source_dir / "notebooks" / path.name)
@@ -201,14 +234,15 @@ def stage_site(source_dir: str | Path, notebooks_dir: str | Path = NOTEBOOKS_DIR
     config.setdefault("repository", {})["url"] = REPO_URL
     (source_dir / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
-    intro = (docs_dir / "intro.md").read_text()
+    intro = (source_dir / "intro.md").read_text()
     if "<!-- series-table -->" not in intro:
         raise ValueError(f"{docs_dir / 'intro.md'} has no <!-- series-table --> marker for the series table")
     (source_dir / "intro.md").write_text(intro.replace("<!-- series-table -->", series_table(notebooks)))
 
     toc = {"format": "jb-book", "root": "intro",
            "parts": [{"caption": "The notebooks", "chapters": [{"file": f"notebooks/{p.stem}"} for p in notebooks]},
-                     {"caption": "For teachers", "chapters": [{"file": "teaching"}]}]}
+                     {"caption": "For teachers", "chapters": [{"file": "teaching"}]}]
+           + ([{"caption": "Reference", "chapters": [{"file": name} for name in reference]}] if reference else [])}
     (source_dir / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     return source_dir
 

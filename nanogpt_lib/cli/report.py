@@ -1,16 +1,18 @@
-"""`nanogpt report`: the README's pictures and numbers, drawn from a real run folder.
+"""`nanogpt report`: the pictures and numbers of docs/results.md (and the README's pictures), from a real run.
 
-    nanogpt report --run runs/cpu --out docs/img --readme README.md
+    nanogpt report --run runs/cpu --out docs/img
 
 From the run folder (`ckpt.pt`/`best.pt` and `history.json`, as `nanogpt train` writes them) it draws:
 
 - `loss_curves.png`: train and val loss of the run next to a bigram baseline, which this command trains
   itself on the same data with the same batches, schedule shape and number of steps (`plot_runs`);
 - `attention.png`: every head of the trained GPT's first layer reading a short prompt (`plot_attention`);
-- a generated sample, and the run's numbers, in `report.json` and `report.md` (the README snippet).
+- a generated sample, and the run's numbers, in `report.json` and `report.md`.
 
-With `--readme`, the snippet replaces the README's `<!-- SECTION:pictures -->` block, so the numbers shown
-there always come from the pictures' run.
+`report.md` shows the pictures and numbers with links relative to its own folder, so it reads the same on
+its own and included in `docs/results.md` (a MyST `{include}`, so the website shows it too). Nothing else is
+rewritten: the numbers shown in the docs are always those of the pictures' run, and no hand-written page
+holds a generated number.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import statistics
 from dataclasses import replace
@@ -33,25 +34,17 @@ from ..model import GPT, BigramLanguageModel
 BIGRAM_LR = 1e-2  # a lookup table learns well at the rate notebook 01 uses; the GPT's rate is too slow for it
 ATTENTION_PROMPT = "ROMEO:\nBut soft! what light"  # short enough to label every character
 SAMPLE_PROMPT, SAMPLE_TOKENS, SAMPLE_TEMPERATURE, SAMPLE_SEED = "ROMEO:", 250, 0.8, 1337
-SECTION_START, SECTION_END = "<!-- SECTION:pictures -->", "<!-- /SECTION:pictures -->"
 
 
 def attention_weights(model: GPT, idx: torch.Tensor, layer: int = 0) -> torch.Tensor:
     """Attention probabilities of every head of `layer` for token ids `idx`: shape (B, n_head, T, T).
 
-    `CausalSelfAttention` uses a fused kernel that never returns its weights, so we catch the block's
-    input to attention and ask the layer for them (`CausalSelfAttention.attention_weights`).
+    `CausalSelfAttention` uses a fused kernel that never returns its weights; `interpret.capture` hooks
+    every layer and asks it for them (`CausalSelfAttention.attention_weights`).
     """
-    attn = model.transformer.h[layer].attn
-    captured = {}
-    handle = attn.register_forward_pre_hook(lambda module, args: captured.setdefault("x", args[0]))
-    try:
-        with torch.no_grad():
-            model.hidden_states(idx)
-    finally:
-        handle.remove()
-    with torch.no_grad():
-        return attn.attention_weights(captured["x"])
+    from ..interpret import capture
+
+    return capture(model, idx).attention[layer]
 
 
 def train_bigram(cfg: TrainConfig, corpus, max_iters: int | None = None):
@@ -75,12 +68,9 @@ def _last_eval(history) -> dict:
 
 
 def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | None = None,
-                readme: str | Path | None = None, command: str | None = None) -> dict:
-    """Draw the pictures of run `run_dir` into `out_dir` and return the numbers (also in `report.json`).
-
-    `readme`: a README whose pictures section is rewritten with the snippet (`report.md`); image paths in
-    the snippet are relative to that README (to the current directory when no README is given).
-    """
+                command: str | None = None) -> dict:
+    """Draw the pictures of run `run_dir` into `out_dir` and return the numbers (also in `report.json`);
+    `report.md` beside them shows both (links relative to `out_dir`)."""
     import matplotlib.pyplot as plt
 
     from ..checkpoint import load_model, run_checkpoint
@@ -90,8 +80,6 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
     from ..sampling import sample_text
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if readme:
-        section_bounds(Path(readme).read_text(), readme)  # fail before the work, not after it
     ckpt_path = run_checkpoint(run_dir)
     if not ckpt_path.is_file() or not (run_dir / "history.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished run folder: it needs ckpt.pt (or best.pt) and "
@@ -145,22 +133,20 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
         "attention_prompt": prompt,
     }
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    base = Path(readme).resolve().parent if readme else Path.cwd()
-    snippet = markdown_snippet(report, Path(os.path.relpath(out_dir.resolve(), base)).as_posix())
-    atomic_write_text(out_dir / "report.md", snippet)
-    if readme:
-        replace_section(Path(readme), snippet)
+    atomic_write_text(out_dir / "report.md", markdown_snippet(report))
     return report
 
 
-def markdown_snippet(report: dict, img_dir: str) -> str:
-    """The README block: the two pictures, the numbers under them, the sample, and the command."""
+def markdown_snippet(report: dict, img_dir: str = ".") -> str:
+    """`report.md`: the two pictures, the numbers under them, the sample, and the command. Links point into
+    `img_dir` (default: the folder of report.md itself)."""
+    prefix = "" if img_dir in ("", ".") else img_dir.rstrip("/") + "/"
     m, t, g, b, s = (report[k] for k in ("model", "training", "gpt", "bigram", "sample"))
     speed = f", {t['median_tokens_per_sec']:,} tokens/s (median)" if t["median_tokens_per_sec"] else ""
     return "\n".join([
         f"| loss: bigram vs GPT (train solid, val dashed) | first-layer attention on {report['attention_prompt']!r} |",
         "|---|---|",
-        f"| ![loss curves]({img_dir}/loss_curves.png) | ![attention map]({img_dir}/attention.png) |",
+        f"| ![loss curves]({prefix}loss_curves.png) | ![attention map]({prefix}attention.png) |",
         "",
         f"A {m['n_layer']}-layer, {m['n_head']}-head, {m['n_embd']}-wide GPT ({m['parameters']:,} parameters, "
         f"context {m['block_size']} characters) trained {t['steps']:,} steps of batch {t['batch_size']}"
@@ -176,32 +162,18 @@ def markdown_snippet(report: dict, img_dir: str) -> str:
         "```",
         "",
         f"Made by `{report['command']}` from the run folder's checkpoint and history.json "
-        f"(numbers in [{img_dir}/report.json]({img_dir}/report.json)).",
+        f"(numbers in [report.json]({prefix}report.json)).",
         "",
     ])
 
 
-def section_bounds(text: str, readme: str | Path) -> tuple[int, int]:
-    """Where the pictures section's body starts and ends in a README's `text`."""
-    start, end = text.find(SECTION_START), text.find(SECTION_END)
-    if start < 0 or end < start:
-        raise ValueError(f"{readme} has no {SECTION_START} ... {SECTION_END} block to fill in")
-    return start + len(SECTION_START), end
-
-
-def replace_section(readme: Path, body: str) -> None:
-    """Put `body` between the README's pictures markers (they must be there already)."""
-    text = readme.read_text()
-    start, end = section_bounds(text, readme)
-    readme.write_text(text[:start] + "\n" + body + text[end:])
-
-
 def add_parser(sub) -> dict[str, argparse.ArgumentParser]:
     """Register `nanogpt report` on the CLI's subparsers."""
-    r = sub.add_parser("report", help="draw the README's pictures (loss vs bigram, attention, sample) from a run")
+    r = sub.add_parser("report", help="draw the pictures and numbers of docs/results.md (loss vs bigram, "
+                                      "attention, sample) from a run")
     r.add_argument("--run", required=True, help="run folder written by `nanogpt train` (checkpoint + history.json)")
-    r.add_argument("--out", default="docs/img", help="where to write the PNGs, report.json, report.md (docs/img)")
-    r.add_argument("--readme", default=None, help="also rewrite this README's pictures section with the snippet")
+    r.add_argument("--out", default="docs/img", help="where to write the PNGs, report.json, report.md (docs/img, "
+                                                     "which docs/results.md includes)")
     r.add_argument("--bigram-iters", type=int, default=None,
                    help="steps for the bigram baseline (default: as many as the run, never more)")
     return {"report": r}
@@ -211,10 +183,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     """Run `nanogpt report` and print where the files went."""
     command = "nanogpt report " + " ".join(
         shlex.quote(a) for a in ["--run", args.run, "--out", args.out]
-        + (["--bigram-iters", str(args.bigram_iters)] if args.bigram_iters else [])
-        + (["--readme", args.readme] if args.readme else []))
-    report = make_report(args.run, args.out, args.bigram_iters, args.readme, command)
+        + (["--bigram-iters", str(args.bigram_iters)] if args.bigram_iters else []))
+    report = make_report(args.run, args.out, args.bigram_iters, command)
     print(f"GPT val loss {report['gpt']['val_loss']:.4f} (best {report['gpt']['best_val_loss']:.4f}); "
           f"bigram val loss {report['bigram']['val_loss']:.4f}")
-    print(f"wrote {args.out}/loss_curves.png, attention.png, report.json, report.md"
-          + (f"; updated {args.readme}" if args.readme else ""))
+    print(f"wrote {args.out}/loss_curves.png, attention.png, report.json, report.md")
