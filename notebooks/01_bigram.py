@@ -233,13 +233,18 @@ print(f"before: {init_losses}\nafter:  {evaluate(model)}")
 #
 # Row $i$ of the trained table, after a softmax, is the model's distribution of the character after
 # character $i$. Here are the rows and columns of a few characters (the full table is $65 \times 65$). What
-# to look for: after a trained run, the row of a consonant puts its weight on vowels; the row of a space on
-# the letters that start words; and the row of `q` is a single dark cell (can you guess which?). After the
-# short fast-mode run the table is still mostly noise.
+# to look for after a full run: the row of `q` is a single dark cell (can you guess which?); the rows of `.`
+# and `,` put nearly all their weight on the space and newline columns; letters that often end a word give
+# the space column a large share; the row of the space spreads its weight over letters that start words.
+# (After the short fast-mode run the table is still mostly noise.)
 
 # %%
 probs_learned = F.softmax(model.token_embedding_table.weight.detach(), dim=-1)
-diagrams.bigram_table(probs_learned, corpus.tokenizer.chars, show="\n .,aeiouhnrstmqw", title="P(next | current), learned")
+for ch in "q.ht":
+    p_next, i_next = probs_learned[encode(ch)[0]].max(dim=0)
+    print(f"after {ch!r} the most likely next character is {decode([i_next])!r} (p = {p_next:.2f})")
+diagrams.bigram_table(probs_learned, corpus.tokenizer.chars, show="\n .,aeiouhnrstmqw",
+                      title="P(next | current), learned")
 
 # %% [markdown]
 # Now the samples have the *shape* of Shakespeare (names, line breaks, short words) but no sense: each

@@ -19,12 +19,15 @@
 #
 # A Transformer block is attention ("communication" between tokens) followed by a small MLP
 # ("computation" on each token), wrapped in residual connections and LayerNorm. We build each piece,
-# then train small models that add them one at a time and compare their loss curves.
+# then train small models that add them one at a time, several times each, and compare them.
 #
 # **You will learn**
 # - multi-head attention, and why the fused `CausalSelfAttention` computes exactly the same thing;
-# - the feed-forward layer, residual connections, LayerNorm and dropout;
-# - what each of them does to training, on one chart.
+# - attention dropout, the GELU nonlinearity and LayerNorm, each built by hand and checked against PyTorch;
+# - the residual stream, and the pre-LayerNorm block GPT uses;
+# - encoder vs decoder attention, cross-attention, and why the sequences of a batch never talk;
+# - what each piece does to training, measured over several seeds so that noise is not mistaken for an
+#   effect.
 #
 # **You need** from 02: one attention head (`nanogpt_lib.Head`).
 
@@ -40,20 +43,31 @@ from nanogpt_lib.notebook import setup
 setup()  # seeds, small inline figures; loads the corpus (downloads it the first time)
 
 # %%
+import math
+import time
+
+import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
 import nanogpt_lib
-from nanogpt_lib import GPTConfig, Head, load_corpus, notebook_config, plot_runs, train
+from nanogpt_lib import CausalSelfAttention, GPTConfig, Head, diagrams, load_corpus, notebook_config, train
 
 
 # %% [markdown]
 # ## Multi-head attention
 #
-# `n_head` heads of size `n_embd // n_head` run in parallel on the same input, each free to look for
-# something different (the previous vowel, the start of the word, the speaker's name...). Their outputs are
-# concatenated back to `n_embd` channels and mixed by one linear projection.
+# `n_head` heads of size $d = C / n_\text{head}$ run in parallel on the same input, each with its own
+# $W_Q^{(i)}, W_K^{(i)}, W_V^{(i)} \in \mathbb{R}^{C \times d}$, each free to look for something different
+# (the previous vowel, the start of the word, the speaker's name...). Their outputs are concatenated back
+# to $C$ channels and mixed by one more matrix $W_O \in \mathbb{R}^{C \times C}$:
+#
+# $$\operatorname{head}_i = \operatorname{Attention}\big(X W_Q^{(i)}, X W_K^{(i)}, X W_V^{(i)}\big), \qquad
+# \operatorname{MultiHead}(X) = \big[\operatorname{head}_1, \dots, \operatorname{head}_{n_\text{head}}\big]\, W_O.$$
+#
+# The parameter count does not depend on the number of heads: $3C^2$ for the queries, keys and values of
+# all heads together, plus $C^2$ for $W_O$.
 
 # %%
 class MultiHeadAttention(nn.Module):
@@ -71,6 +85,7 @@ class MultiHeadAttention(nn.Module):
 
 mha = MultiHeadAttention(n_embd=32, n_head=4, block_size=8)
 print(mha(torch.randn(2, 8, 32)).shape)
+print({n_head: sum(p.numel() for p in MultiHeadAttention(32, n_head, 8).parameters()) for n_head in (1, 2, 4, 8)})
 
 
 # %% [markdown]
@@ -92,38 +107,174 @@ def fused_state_dict(mha: MultiHeadAttention) -> dict:
 
 print({name: tuple(w.shape) for name, w in fused_state_dict(mha).items()})
 
+# %% [markdown]
+# Same function, different speed. Timing one forward and backward pass of each on a batch of the size
+# we train with below:
+
+# %%
+def time_step(layer: nn.Module, x: torch.Tensor, repeats: int = 20) -> float:
+    """Median seconds of one forward + backward pass."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        layer(x).sum().backward()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+looped = MultiHeadAttention(n_embd=64, n_head=4, block_size=32)
+fused = CausalSelfAttention(GPTConfig(n_embd=64, n_head=4, block_size=32, bias=False))
+fused.load_state_dict(fused_state_dict(looped))
+x = torch.randn(32, 32, 64)
+torch.testing.assert_close(fused(x), looped(x))
+t_loop, t_fused = time_step(looped, x), time_step(fused, x)
+print(f"loop over heads {1e3 * t_loop:.2f} ms, fused {1e3 * t_fused:.2f} ms: the fused layer takes "
+      f"{t_fused / t_loop:.0%} of the time")
 
 # %% [markdown]
-# ## Feed-forward
+# From here on our blocks use the fused layer: the check above (and the one at the end) shows it is the
+# same function as our loop over heads.
+#
+# ## Attention dropout
+#
+# **Dropout** zeroes each activation with probability $p$ during training and scales the survivors by
+# $1/(1-p)$, so that every activation keeps its expected value:
+#
+# $$\operatorname{dropout}(a)_j = \frac{m_j\, a_j}{1 - p}, \qquad m_j \sim \operatorname{Bernoulli}(1 - p),
+# \qquad \mathbb{E}\big[\operatorname{dropout}(a)_j\big] = a_j.$$
+#
+# The network cannot rely on any single path, which regularises it. A GPT applies it to the sum of the
+# embeddings, to the output of each attention and MLP sub-layer (`self.dropout` above, and in `FeedForward`
+# below), and to the **attention weights** themselves: each token randomly ignores some of the tokens it
+# attends to. A row of dropped-out weights no longer sums to 1, only on average. `nanogpt_lib.Head` does
+# exactly this, `dropout(softmax(...)) @ v`; `CausalSelfAttention` passes `dropout_p` to the fused kernel,
+# which does the same inside. In evaluation mode (`.eval()`), dropout does nothing.
+
+# %%
+head = Head(n_embd=32, head_size=8, block_size=16, dropout=0.5).train()
+x = torch.randn(1, 16, 32)
+weights = head.attention_weights(x)  # (1, T, T), rows sum to 1
+torch.manual_seed(0)
+ours = F.dropout(weights, p=0.5, training=True) @ head.value(x)  # attention dropout by hand
+torch.manual_seed(0)
+torch.testing.assert_close(head(x), ours)  # the library's head: the same masks, the same output
+
+dropped_rows = torch.stack([F.dropout(weights, p=0.5, training=True)[0, -1].sum() for _ in range(2000)])
+print(f"sum of the last row: 1 before dropout; after, one draw gives {dropped_rows[0]:.2f}, "
+      f"the mean of {len(dropped_rows)} draws is {dropped_rows.mean():.3f}")
+torch.testing.assert_close(head.eval()(x), weights @ head.value(x))  # eval mode: no dropout
+
+# %% [markdown]
+# ## Feed-forward, with GELU by hand
 #
 # After the tokens have exchanged information, each token thinks about it on its own: a two-layer MLP that
-# widens to `4 * n_embd` channels, applies a GELU nonlinearity, and projects back.
+# widens to $4C$ channels, applies a nonlinearity, and projects back,
+#
+# $$\operatorname{FFN}(x) = \operatorname{GELU}(x W_1 + b_1)\, W_2 + b_2, \qquad W_1 \in \mathbb{R}^{C \times 4C},
+# \quad W_2 \in \mathbb{R}^{4C \times C}.$$
+#
+# **GELU** (Gaussian Error Linear Unit) weights its input by the probability that a standard normal variable
+# is below it, $\operatorname{GELU}(x) = x\, \Phi(x)$. It is a smooth ReLU: close to $0$ for very negative $x$,
+# close to $x$ for large $x$, and slightly negative in between. GPT-2 uses a cheaper approximation with
+# $\tanh$, which we use too, so that GPT-2's weights behave identically in notebook 07:
+#
+# $$\operatorname{GELU}(x) \approx \tfrac{1}{2}\, x \Big(1 + \tanh\!\Big(\sqrt{2/\pi}\,
+# \big(x + 0.044715\, x^3\big)\Big)\Big).$$
+
+# %%
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    """GELU, tanh approximation (GPT-2's)."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+z = torch.linspace(-4, 4, 801)
+torch.testing.assert_close(gelu(z), F.gelu(z, approximate="tanh"))
+print(f"largest gap between the tanh approximation and x·Φ(x) on [-4, 4]: {(gelu(z) - F.gelu(z)).abs().max():.1e}")
+
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(z, F.relu(z), "--", color="gray", label="ReLU")
+ax.plot(z, gelu(z), label="GELU (tanh approx.)")
+ax.set(xlabel="x", title="GELU: a smooth ReLU")
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+
 
 # %%
 class FeedForward(nn.Module):
     def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
         self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
-        self.gelu = nn.GELU(approximate="tanh")
         self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(gelu(self.c_fc(x))))
 
 
 # %% [markdown]
-# ## The block: residual connections, LayerNorm, dropout
+# ## LayerNorm by hand
 #
-# - **Residual connections**: `x = x + attn(x)` instead of `x = attn(x)`. Each layer only *adds* a
-#   correction to a stream that flows straight through, so the gradient reaches the first layers
-#   undiminished and a deep stack trains like a shallow one at first.
-# - **LayerNorm** rescales each token's vector to mean 0 and variance 1 (then a learned scale and shift).
-#   GPT applies it *before* each sub-layer ("pre-norm"), plus once at the very end.
-# - **Dropout** zeroes random activations during training only, so the network cannot rely on any single
-#   path: a regulariser against overfitting.
+# **LayerNorm** rescales each token's vector $x \in \mathbb{R}^C$ to mean 0 and variance 1 over its $C$
+# channels, then applies a learned scale $\gamma$ and shift $\beta$ (initialised to 1 and 0):
+#
+# $$\mu = \frac{1}{C} \sum_{i=1}^{C} x_i, \qquad \sigma^2 = \frac{1}{C} \sum_{i=1}^{C} (x_i - \mu)^2, \qquad
+# \operatorname{LN}(x)_i = \gamma_i\, \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta_i.$$
+#
+# Whatever scale the vectors drift to as the weights change, the next layer sees inputs of the same size.
+# Note what it averages over: the channels of *one token*. It never mixes different tokens or different
+# sequences of the batch (BatchNorm, common in vision models, averages over the batch instead).
+
+# %%
+class LayerNorm(nn.Module):
+    def __init__(self, n_embd: int, bias: bool = True, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_embd))
+        self.bias = nn.Parameter(torch.zeros(n_embd)) if bias else None
+        self.eps = eps
+
+    def forward(self, x):
+        mean = x.mean(dim=-1, keepdim=True)
+        var = x.var(dim=-1, keepdim=True, unbiased=False)  # 1/C, not 1/(C-1): the variance of these C numbers
+        y = (x - mean) / torch.sqrt(var + self.eps) * self.weight
+        return y if self.bias is None else y + self.bias
+
+
+x = 3 * torch.randn(4, 8, 32) + 5
+for bias in (True, False):
+    ours, theirs = LayerNorm(32, bias=bias), nn.LayerNorm(32, bias=bias)
+    with torch.no_grad():  # random scale and shift, so that they are tested too
+        ours.weight.normal_()
+        if bias:
+            ours.bias.normal_()
+    theirs.load_state_dict(ours.state_dict())
+    torch.testing.assert_close(ours(x), theirs(x))
+y = LayerNorm(32)(x)
+print(f"before: mean {x.mean():.2f}, std {x.std():.2f}; after: mean {y.mean():.2f}, std {y.std():.2f}")
+
+# %% [markdown]
+# ## The block and its residual stream
+#
+# - **Residual connections**: `x = x + attn(x)` instead of `x = attn(x)`. Each sub-layer only *adds* a
+#   correction to a vector that flows straight through: the **residual stream**. Written for a stack of
+#   sub-layers $f_1, \dots, f_L$,
+#
+#   $$x_{l} = x_{l-1} + f_l(\operatorname{LN}(x_{l-1})) \quad\Longrightarrow\quad
+#   x_L = x_0 + \sum_{l=1}^{L} f_l(\operatorname{LN}(x_{l-1})), \qquad
+#   \frac{\partial x_L}{\partial x_0} = I + \dots$$
+#
+#   The identity term means the gradient of the loss reaches the first layers directly, however deep the
+#   stack (exercise 3 measures this), and a deep stack starts out close to a shallow one.
+# - **LayerNorm** is applied *before* each sub-layer ("pre-norm", GPT-2's choice), plus once at the very
+#   end. The residual stream itself is never normalised; the original Transformer of 2017 normalised it
+#   after each addition ("post-norm", exercise 2).
+# - **Dropout** on each sub-layer's output, as above.
 #
 # The switches `residual` and `layernorm` exist only for the experiment below.
+
+# %%
+diagrams.transformer_block(("pre", "post"))
+
 
 # %%
 class Block(nn.Module):
@@ -131,9 +282,10 @@ class Block(nn.Module):
                  residual: bool = True, layernorm: bool = True):
         super().__init__()
         self.residual = residual
-        self.ln_1 = nn.LayerNorm(n_embd, bias=bias) if layernorm else nn.Identity()
-        self.attn = MultiHeadAttention(n_embd, n_head, block_size, dropout, bias)
-        self.ln_2 = nn.LayerNorm(n_embd, bias=bias) if layernorm else nn.Identity()
+        self.ln_1 = LayerNorm(n_embd, bias=bias) if layernorm else nn.Identity()
+        self.attn = CausalSelfAttention(GPTConfig(n_embd=n_embd, n_head=n_head, block_size=block_size,
+                                                  dropout=dropout, bias=bias))
+        self.ln_2 = LayerNorm(n_embd, bias=bias) if layernorm else nn.Identity()
         self.mlp = FeedForward(n_embd, dropout, bias)
 
     def forward(self, x):
@@ -144,13 +296,80 @@ class Block(nn.Module):
 
 
 # %% [markdown]
+# ## Encoder, decoder, cross-attention
+#
+# Our attention is **causal**: a token reads only itself and the tokens before it. That is what a model
+# that *generates* text needs (a **decoder**, as in GPT): at training time every position predicts its
+# next token, and it must not see the answer. Two other kinds of attention appear in the Transformer
+# family:
+#
+# - **Encoder** self-attention (BERT, the first half of the original translation Transformer) drops the
+#   mask: every token reads the whole sequence, before and after it. Good for understanding a text that is
+#   given in full, useless for generating one token at a time.
+# - **Cross-attention** (the second half of the translation Transformer, and of speech and image
+#   captioning models) takes its queries from one sequence (the decoder's, say the French being written)
+#   and its keys and values from another (the encoder's output, say the English sentence). Each target
+#   position reads the whole source; the output has the length of the target.
+#
+# A GPT has only the causal kind.
+
+# %%
+diagrams.attention_masks(T=5, T_source=7)
+
+# %%
+B, T_target, T_source, d = 2, 5, 7, 16
+q = torch.randn(B, T_target, d)  # from the decoder's tokens
+k, v = torch.randn(2, B, T_source, d).unbind(0)  # from the encoder's output
+cross = F.softmax(q @ k.transpose(-2, -1) / math.sqrt(d), dim=-1) @ v  # no mask: the whole source is known
+torch.testing.assert_close(cross, F.scaled_dot_product_attention(q, k, v))
+print(f"queries {tuple(q.shape)}, keys/values {tuple(k.shape)} -> output {tuple(cross.shape)}")
+
+# %% [markdown]
+# ### Why the sequences of a batch never talk
+#
+# Every operation in a block acts either on one token (LayerNorm, the MLP, the projections) or across the
+# positions of one sequence (attention: `(B, T, T)` weights, one matrix per sequence). Nothing mixes
+# different rows of the batch: a batch is just many independent sequences processed at once. Check it:
+# change sequence 1 and sequence 0's output stays identical. A BatchNorm layer, which normalises each
+# channel over the whole batch, would break this:
+
+# %%
+block = Block(n_embd=32, n_head=4, block_size=16).eval()
+x = torch.randn(3, 16, 32)
+x_changed = x.clone()
+x_changed[1] = torch.randn(16, 32)  # a different sequence 1
+torch.testing.assert_close(block(x_changed)[0], block(x)[0])
+torch.testing.assert_close(block(x_changed)[2], block(x)[2])
+
+batchnorm = nn.BatchNorm1d(32)  # in training mode it normalises with the statistics of the current batch
+leak = (batchnorm(x_changed.transpose(1, 2))[0] - batchnorm(x.transpose(1, 2))[0]).abs().max().item()
+print(f"our block: sequence 0 unchanged; with BatchNorm, sequence 0 moves by up to {leak:.3f}")
+
+# %% [markdown]
 # ## One piece at a time
 #
 # Every model below shares the same frame: token and position embeddings, a stack of layers, an
 # optional final LayerNorm, and a linear layer to the logits. Only the stack changes. All are trained with
 # the same data, steps and learning-rate schedule.
+#
+# The variants:
+# - **one head of size $C$ vs $n_\text{head}$ heads of size $C / n_\text{head}$**, both followed by the output
+#   projection $W_O$: the same $4C^2$ attention parameters (printed below), so the only difference is how
+#   they are split;
+# - **+ feed-forward**: the heads, then an MLP;
+# - **3 blocks** without residual connections or LayerNorm, then adding residual connections, then
+#   LayerNorm.
+#
+# A single training run is a noisy measurement: another random initialisation or another order of the
+# batches gives a somewhat different loss. So every variant is trained with several seeds (the seed sets
+# both), and a difference counts only if it is larger than the spread between seeds.
 
 # %%
+from dataclasses import replace
+
+from nanogpt_lib.plot import plot_seed_bands
+
+
 class StackLM(nn.Module):
     """Embeddings -> `layers` -> (LayerNorm) -> logits."""
 
@@ -159,7 +378,7 @@ class StackLM(nn.Module):
         self.token_embedding = nn.Embedding(vocab_size, n_embd)
         self.position_embedding = nn.Embedding(block_size, n_embd)
         self.layers = nn.Sequential(*layers)
-        self.ln_f = nn.LayerNorm(n_embd) if final_ln else nn.Identity()
+        self.ln_f = LayerNorm(n_embd) if final_ln else nn.Identity()
         self.lm_head = nn.Linear(n_embd, vocab_size)
 
     def forward(self, idx, targets=None):
@@ -170,48 +389,95 @@ class StackLM(nn.Module):
 
 
 corpus = load_corpus()
-cfg = notebook_config("cpu", n_layer=3, n_head=4, n_embd=64, block_size=32, max_iters=400, eval_interval=100,
+cfg = notebook_config("cpu", n_layer=3, n_head=4, n_embd=64, block_size=32, max_iters=300, eval_interval=300,
                       warmup_iters=30, sample_tokens=0)
 V, E, H, T, L = corpus.vocab_size, cfg.n_embd, cfg.n_head, cfg.block_size, cfg.n_layer
+seeds = (0, 1, 2)
+
+
+def attention(n_head: int) -> nn.Module:
+    return CausalSelfAttention(GPTConfig(n_embd=E, n_head=n_head, block_size=T, bias=False))
 
 
 def blocks(**switches) -> list:
     return [Block(E, H, T, **switches) for _ in range(L)]
 
 
+one_head, n_heads, with_ff = f"1 head of {E}", f"{H} heads of {E // H}", f"{H} heads + feed-forward"
+plain, with_res, with_ln = f"{L} blocks, no residual, no LN", f"{L} blocks + residual", f"{L} blocks + residual + LN"
 experiments = {
-    "1 head": lambda: StackLM([Head(E, E, T)], V, E, T),
-    f"{H} heads": lambda: StackLM([MultiHeadAttention(E, H, T)], V, E, T),
-    f"{H} heads + feed-forward": lambda: StackLM([MultiHeadAttention(E, H, T), FeedForward(E)], V, E, T),
-    f"{L} blocks, no residual, no LayerNorm": lambda: StackLM(blocks(residual=False, layernorm=False), V, E, T),
-    f"{L} blocks + residual": lambda: StackLM(blocks(layernorm=False), V, E, T),
-    f"{L} blocks + residual + LayerNorm": lambda: StackLM(blocks(), V, E, T, final_ln=True),
-    "... + dropout 0.2": lambda: StackLM(blocks(dropout=0.2), V, E, T, final_ln=True),
+    one_head: lambda: StackLM([attention(1)], V, E, T),
+    n_heads: lambda: StackLM([attention(H)], V, E, T),
+    with_ff: lambda: StackLM([attention(H), FeedForward(E)], V, E, T),
+    plain: lambda: StackLM(blocks(residual=False, layernorm=False), V, E, T),
+    with_res: lambda: StackLM(blocks(layernorm=False), V, E, T),
+    with_ln: lambda: StackLM(blocks(), V, E, T, final_ln=True),
 }
-histories = {}
-for name, make_model in experiments.items():
-    torch.manual_seed(0)
-    histories[name] = train(cfg, corpus, model=make_model(), progress=False, verbose=False).history
-    print(f"{name:40} val loss {histories[name].eval_val_loss[-1]:.3f}")
+params = {name: sum(p.numel() for p in make().layers.parameters()) for name, make in experiments.items()}
+assert params[one_head] == params[n_heads] == 4 * E * E
+print(f"{len(experiments)} variants x {len(seeds)} seeds, {cfg.max_iters} steps each "
+      f"({cfg.max_iters * cfg.batch_size * cfg.block_size:,} tokens), n_embd {E}, block_size {T}")
+
+runs = {name: [] for name in experiments}
+start = time.time()
+for seed in seeds:
+    for name, make_model in experiments.items():
+        torch.manual_seed(seed)  # the initial weights
+        runs[name].append(train(replace(cfg, seed=seed), corpus, model=make_model(), progress=False,
+                                verbose=False).history)  # cfg.seed: the order of the batches
+print(f"{len(seeds) * len(experiments)} runs in {time.time() - start:.0f} s")
+finals = {name: [h.eval_val_loss[-1] for h in hs] for name, hs in runs.items()}
+for name, values in finals.items():
+    print(f"{name:34} {params[name]:>7,} parameters in the stack   val loss {sum(values) / len(values):.3f}  "
+          f"(seeds: {', '.join(f'{v:.3f}' for v in values)})")
 
 # %%
-fig = plot_runs(histories, title=f"Adding one piece at a time ({cfg.max_iters} steps each)")
-fig.set_size_inches(12, 5)
-ax = fig.axes[0]
-ax.set_ylim(top=3.5)
-ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-fig.tight_layout()
+fig = plot_seed_bands(runs, title=f"Adding one piece at a time ({len(seeds)} seeds x {cfg.max_iters} steps)")
+
 
 # %% [markdown]
-# What to look for (solid: training loss; dashed: validation loss):
-# - several heads beat one head of the same total size, and a feed-forward layer helps again;
-# - stacking blocks **without** residual connections or LayerNorm trains far worse than a single layer:
-#   depth alone hurts, because the signal and its gradient must squeeze through every layer;
-# - residual connections turn the same depth into the best model of the chart;
-# - LayerNorm and dropout do not pay off in a few hundred steps of a model this small; they cost a little.
-#   LayerNorm earns its place in deeper stacks and at higher learning rates, where it keeps every layer's
-#   input at the same scale; dropout once the training loss falls below the validation loss
-#   (overfitting), in longer runs of bigger models.
+# Left, the training loss of each variant: the line is the mean over seeds, the band spans the lowest to
+# the highest seed. Every batch is new text at these step counts, so the training loss is also a fair
+# estimate of the loss on unseen text. Right, the validation loss at the end of every run.
+#
+# What to look for: whether a band sits clearly below another or overlaps it. Instead of reading that by
+# eye, the next cell compares each pair that differs by one piece, and calls a difference real only when
+# the seeds do not overlap: every seed of one variant beats every seed of the other.
+
+# %%
+def compare(a: str, b: str) -> str:
+    """One sentence on the final validation losses of variants `a` and `b`, worded from the numbers."""
+    va, vb = finals[a], finals[b]
+    mean_a, mean_b = sum(va) / len(va), sum(vb) / len(vb)
+    better, worse = (a, b) if mean_a < mean_b else (b, a)
+    gap = abs(mean_a - mean_b)
+    if max(va) < min(vb) or max(vb) < min(va):
+        return f"'{better}' beats '{worse}' by {gap:.3f} on average, and every seed agrees."
+    return (f"'{a}' vs '{b}': the means differ by {gap:.3f}, but the seeds overlap: no difference "
+            f"we can claim from {len(seeds)} seeds.")
+
+
+for a, b in [(one_head, n_heads), (n_heads, with_ff), (with_ff, plain), (plain, with_res), (with_res, with_ln)]:
+    print("-", compare(a, b))
+
+# %% [markdown]
+# How to read these sentences:
+# - **Heads.** The two single-layer models have exactly the same parameters; only the split into heads
+#   differs. Several small heads can each attend to a different position at once; one big head produces
+#   one weighted average per position.
+# - **Feed-forward.** The MLP adds per-token computation after the communication.
+# - **Depth without help.** Compare the three-block stack without residual connections or LayerNorm with
+#   the one-layer models: three times the parameters do not guarantee a better model. The signal and its
+#   gradient must pass through every layer, and exercise 3 shows how fast the gradient fades.
+# - **Residual connections** give the same depth a direct path.
+# - **LayerNorm** keeps every layer's input at the same scale. That is insurance for deep stacks, high
+#   learning rates and long runs; this short run of three blocks needs none of it, so do not expect a gain
+#   here. The last sentence above says whether it helped, hurt, or made no difference we can measure.
+#   Notebook 04 trains deeper models for longer, with LayerNorm.
+#
+# Dropout is left out of this comparison on purpose: it fights overfitting, and in a few hundred steps on
+# fresh text there is nothing to overfit. It starts to pay once the training loss falls below the validation
+# loss, in longer runs of bigger models (notebook 04).
 #
 # ## Check
 #
@@ -232,18 +498,19 @@ fused = nanogpt_lib.CausalSelfAttention(config)
 fused.load_state_dict(fused_state_dict(lib_mha))
 torch.testing.assert_close(fused(x), lib_mha(x))
 
-# Feed-forward
+# Feed-forward (with our GELU)
 ours_ff = FeedForward(config.n_embd, bias=False)
 lib_ff = nanogpt_lib.FeedForward(config.n_embd, bias=False)
 lib_ff.load_state_dict(ours_ff.state_dict())
 torch.testing.assert_close(ours_ff(x), lib_ff(x))
 
-# The whole block: LayerNorms and MLP keep their names, attention goes through the fused layout
+# The whole block (our LayerNorm, GELU and residual stream), with random LayerNorm scales
 ours_block = Block(config.n_embd, config.n_head, config.block_size)
+with torch.no_grad():
+    ours_block.ln_1.weight.normal_()
+    ours_block.ln_2.weight.normal_()
 lib_block = nanogpt_lib.Block(config)
-state = {k: v for k, v in ours_block.state_dict().items() if not k.startswith("attn.")}
-state.update({f"attn.{k}": v for k, v in fused_state_dict(ours_block.attn).items()})
-lib_block.load_state_dict(state)
+lib_block.load_state_dict(ours_block.state_dict())
 torch.testing.assert_close(ours_block(x), lib_block(x))
 
 # Dropout acts in training mode only
@@ -276,13 +543,13 @@ def block_params(n_embd: int) -> int:
 for n_embd in (32, 128, 384):
     lib_block = nanogpt_lib.Block(GPTConfig(n_embd=n_embd, n_head=4, bias=False))
     assert block_params(n_embd) == sum(p.numel() for p in lib_block.parameters()), n_embd
-print(f"GPT-2 small (n_embd 768, with biases a little more): 12 blocks x ~{block_params(768):,} parameters")
 
 
 # %% [markdown]
 # **2. Post-norm.** The original Transformer (2017) put LayerNorm *after* the residual addition:
-# `x = ln_1(x + attn(x))`, then `x = ln_2(x + mlp(x))`. Write `PostNormBlock(n_embd, n_head, block_size)`
-# with the sub-modules `attn`, `mlp`, `ln_1`, `ln_2` (use our `MultiHeadAttention` and `FeedForward`).
+# `x = ln_1(x + attn(x))`, then `x = ln_2(x + mlp(x))` (the right half of the block picture). Write
+# `PostNormBlock(n_embd, n_head, block_size)` with the sub-modules `attn`, `mlp`, `ln_1`, `ln_2` (use our
+# `MultiHeadAttention`, `FeedForward` and `LayerNorm`).
 
 # %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex03-post-norm", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
 # class PostNormBlock(nn.Module): ...
@@ -292,8 +559,8 @@ class PostNormBlock(nn.Module):
         super().__init__()
         self.attn = MultiHeadAttention(n_embd, n_head, block_size)
         self.mlp = FeedForward(n_embd)
-        self.ln_1 = nn.LayerNorm(n_embd)
-        self.ln_2 = nn.LayerNorm(n_embd)
+        self.ln_1 = LayerNorm(n_embd)
+        self.ln_2 = LayerNorm(n_embd)
 
     def forward(self, x):
         x = self.ln_1(x + self.attn(x))
@@ -303,15 +570,80 @@ class PostNormBlock(nn.Module):
 
 # %% tags=["self-check"]
 post = PostNormBlock(32, 4, 16)
-y = post(5 * torch.randn(2, 16, 32) + 3)
-# the last operation is a LayerNorm (scale 1, shift 0 at init): every token has mean 0 and variance 1
-torch.testing.assert_close(y.mean(dim=-1), torch.zeros(2, 16), atol=1e-5, rtol=0)
-torch.testing.assert_close(y.var(dim=-1, unbiased=False), torch.ones(2, 16), atol=1e-3, rtol=0)
-x = torch.randn(2, 16, 32)
-expected = post.ln_2(post.ln_1(x + post.attn(x)) + post.mlp(post.ln_1(x + post.attn(x))))
-torch.testing.assert_close(post(x), expected)
+with torch.no_grad():  # random LayerNorm scales and shifts, so that ln_1 and ln_2 cannot be swapped unseen
+    for p in (*post.ln_1.parameters(), *post.ln_2.parameters()):
+        p.normal_()
+# An independent reference, from the library's pieces and PyTorch's LayerNorm, with the same weights
+ref_attn = nanogpt_lib.MultiHeadAttention(32, 4, 16)
+ref_attn.load_state_dict(post.attn.state_dict())
+ref_mlp = nanogpt_lib.FeedForward(32)
+ref_mlp.load_state_dict(post.mlp.state_dict())
+ref_ln_1, ref_ln_2 = nn.LayerNorm(32), nn.LayerNorm(32)
+ref_ln_1.load_state_dict(post.ln_1.state_dict())
+ref_ln_2.load_state_dict(post.ln_2.state_dict())
+x = 3 * torch.randn(2, 16, 32) + 1
+h = ref_ln_1(x + ref_attn(x))
+torch.testing.assert_close(post(x), ref_ln_2(h + ref_mlp(h)))
+x_changed = x.clone()
+x_changed[:, -1] = torch.randn(2, 32)  # still causal: the last token changes nothing before it
+torch.testing.assert_close(post(x_changed)[:, :-1], post(x)[:, :-1])
+
 
 # %% [markdown]
+# **3. Experiment: how far does the gradient reach?** The residual stream was supposed to carry the
+# gradient "directly" to the first layers. Measure it. For each depth in `depths` below, build three
+# `StackLM`s of that many blocks (use `E`, `H`, `T`, `V` from the experiment above) — without residual
+# connections or LayerNorm, with residual connections only, and with both (and the final LayerNorm) — run
+# one forward and backward pass on the batch `xb, yb` at initialisation, and record the norm of the
+# gradient of the token embedding, `model.token_embedding.weight.grad.norm()`. Call `torch.manual_seed(0)`
+# before building each model. Store the three lists in the dict `grad_norms` under the keys `"plain"`,
+# `"residual"` and `"residual + LN"`, and plot them against depth with a logarithmic $y$ axis.
+
+# %%
+depths = [1, 2, 4, 8, 16]
+xb, yb = nanogpt_lib.get_batch(corpus.train, 16, T, torch.Generator().manual_seed(0))
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex03-gradient-depth", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# grad_norms: dict[str, list[float]], one float per depth for each kind of stack; then a plot
+### BEGIN SOLUTION
+kinds = {"plain": dict(residual=False, layernorm=False), "residual": dict(layernorm=False), "residual + LN": {}}
+grad_norms = {kind: [] for kind in kinds}
+for kind, switches in kinds.items():
+    for depth in depths:
+        torch.manual_seed(0)
+        model = StackLM([Block(E, H, T, **switches) for _ in range(depth)], V, E, T, final_ln=kind == "residual + LN")
+        model(xb, yb)[1].backward()
+        grad_norms[kind].append(model.token_embedding.weight.grad.norm().item())
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for kind, norms in grad_norms.items():
+    ax.plot(depths, norms, "o-", label=kind)
+ax.set(xscale="log", yscale="log", xlabel="number of blocks", ylabel="‖gradient of the token embedding‖",
+       title="How much gradient reaches the first layer, at initialisation")
+ax.set_xticks(depths, [str(d) for d in depths])
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+### END SOLUTION
+
+# %% tags=["self-check"]
+assert set(grad_norms) == {"plain", "residual", "residual + LN"}
+assert all(len(norms) == len(depths) and all(n >= 0 for n in norms) for norms in grad_norms.values())
+torch.manual_seed(0)
+one_block = StackLM([Block(E, H, T, residual=False, layernorm=False)], V, E, T)
+one_block(xb, yb)[1].backward()
+assert math.isclose(grad_norms["plain"][0], one_block.token_embedding.weight.grad.norm().item(), rel_tol=1e-4)
+assert grad_norms["plain"][-1] < 1e-6 * grad_norms["plain"][0], "without residuals the gradient should vanish"
+for kind in ("residual", "residual + LN"):
+    norms = grad_norms[kind]
+    assert max(norms) < 10 * min(norms), f"{kind}: the gradient should reach the first layer at every depth"
+
+# %% [markdown]
+# What to look for: without residual connections the gradient that reaches the embedding shrinks by orders
+# of magnitude with every few blocks, so the first layers of a deep plain stack barely learn: that is the
+# "depth without help" of the experiment above. With the residual stream it stays within a small factor at
+# every depth, and with pre-norm LayerNorm it barely moves at all.
+#
 # ## What's next
 #
 # We have every piece. **04_full_gpt** assembles them into a GPT, trains it with the library's training
