@@ -284,3 +284,170 @@ def attention_masks(T: int = 5, T_source: int = 7):
 
 
 # --- figures for notebooks 04-07 below ---
+
+
+__all__ += ["bpe_merge_tree", "gpt_architecture", "sliding_windows", "training_step"]
+
+
+# ------------------------------------------------------------------------------------------- 04: the GPT
+def gpt_architecture(B: int, T: int, vocab_size: int, n_layer: int, n_head: int, n_embd: int):
+    """The whole GPT from token ids to loss, with the shape of every tensor and the tied embedding matrix."""
+    C, V, hs = n_embd, vocab_size, n_embd // n_head
+    fig, ax = plt.subplots(figsize=(10, 8.4))
+    x = 3.2  # the main column
+    steps = [  # (y, text, colour): from the ids at the bottom to the loss at the top
+        (0.6, f"idx: token ids\n({B}, {T})", CONTEXT),
+        (2.1, f"wte(idx) + wpe(0..{T - 1})\n({B}, {T}, {C}) + ({T}, {C}) → ({B}, {T}, {C})", NEUTRAL),
+        (5.2, "", NEUTRAL),  # the blocks, drawn below
+        (8.2, f"ln_f: LayerNorm\n({B}, {T}, {C})", NEUTRAL),
+        (9.6, f"lm_head: x Wₑᵀ\nlogits ({B}, {T}, {V})", NEUTRAL),
+        (11.0, f"cross-entropy with targets ({B}, {T})\nloss: one number", TARGET),
+    ]
+    for (y0, *_), (y1, *_) in zip(steps, steps[1:]):
+        _arrow(ax, (x, y0 + (1.2 if y0 == 5.2 else 0.45)), (x, y1 - (1.2 if y1 == 5.2 else 0.45)))
+    for y, text, color in steps:
+        if text:
+            _box(ax, x, y, 4.4, 0.8, text, color, fontsize=9)
+    # the stack of blocks, with one block opened up on the right
+    ax.add_patch(FancyBboxPatch((x - 2.2, 4.0), 4.4, 2.4, boxstyle="round,pad=0.02,rounding_size=0.1",
+                                facecolor="#eef4fa", edgecolor="#404040", lw=1.0))
+    ax.text(x, 6.1, f"{n_layer} × Block   ({B}, {T}, {C}) → ({B}, {T}, {C})", ha="center", fontsize=9, weight="bold")
+    _box(ax, x, 4.55, 3.9, 0.55, f"x + attn(LN(x)):  {n_head} heads × ({B}, {T}, {hs})", CONTEXT, fontsize=8.5)
+    _box(ax, x, 5.3, 3.9, 0.55, f"x + mlp(LN(x)):  hidden ({B}, {T}, {4 * C})", CONTEXT, fontsize=8.5)
+    # the parameters beside the flow
+    px = 8.4
+    ax.text(px, 11.9, "parameters", ha="center", fontsize=10, weight="bold")
+    _box(ax, px, 2.6, 2.6, 0.7, f"wte = Wₑ: ({V}, {C})", TARGET, fontsize=9)
+    _box(ax, px, 1.6, 2.6, 0.7, f"wpe: ({T}, {C})", NEUTRAL, fontsize=9)
+    _box(ax, px, 5.2, 3.0, 1.3, f"per block:\nqkv ({C}, {3 * C}), proj ({C}, {C})\n"
+                                f"fc ({C}, {4 * C}), proj ({4 * C}, {C})\n2 LayerNorms", NEUTRAL, fontsize=8)
+    _arrow(ax, (px - 1.3, 2.4), (x + 2.2, 2.1), color="#808080", lw=0.8)
+    _arrow(ax, (px - 1.3, 1.6), (x + 2.2, 2.0), color="#808080", lw=0.8)
+    _arrow(ax, (px - 1.5, 5.2), (x + 2.2, 5.2), color="#808080", lw=0.8)
+    # weight tying: the head reads the embedding matrix (a path around the right of the parameters)
+    edge = px + 1.8
+    ax.plot([px + 1.3, edge, edge], [2.6, 2.6, 9.6], color="#d94801", lw=1.6)
+    _arrow(ax, (edge, 9.6), (x + 2.2, 9.6), color="#d94801", lw=1.6)
+    ax.text(px + 0.1, 9.95, "tied: the head reuses Wₑ", ha="center", fontsize=9, color="#d94801")
+    _blank(ax, (0.6, 10.6), (0.0, 12.2))
+    return _finish(fig)
+
+
+# ------------------------------------------------------------------------------------------ 05: training
+def training_step(world_size: int = 2, accum_steps: int = 4):
+    """One optimizer step under data parallelism: each rank accumulates `accum_steps` micro-batches, the
+    gradients are averaged across ranks (all-reduce), and every rank takes the same AdamW step."""
+    if world_size < 1 or accum_steps < 1:
+        raise ValueError("world_size and accum_steps must be at least 1")
+    width = 3.4
+    fig, ax = plt.subplots(figsize=(max(7.5, 2.0 + width * world_size), 6.6))
+    for r in range(world_size):
+        cx = 1.5 + width * r + width / 2
+        _box(ax, cx, 7.4, width - 0.5, 0.6, f"rank {r}: sampler (seed + {r})", CONTEXT, fontsize=9)
+        mw = (width - 0.6) / accum_steps
+        for k in range(accum_steps):
+            mx = cx - (width - 0.6) / 2 + mw * (k + 0.5)
+            last = k == accum_steps - 1
+            _box(ax, mx, 6.2, mw - 0.08, 0.9, f"micro\n{k + 1}", TARGET if last else NEUTRAL, fontsize=7.5)
+            _arrow(ax, (mx, 7.1), (mx, 6.65), lw=0.8)
+            _arrow(ax, (mx, 5.75), (mx, 5.05), lw=0.8)
+        _box(ax, cx, 4.7, width - 0.5, 0.6, f"grad += ∇(loss / {accum_steps})", NEUTRAL, fontsize=9)
+        _arrow(ax, (cx, 4.4), (cx, 3.75))
+        _box(ax, cx, 1.6, width - 0.5, 0.6, "clip, AdamW step", NEUTRAL, fontsize=9)
+        _arrow(ax, (cx, 2.85), (cx, 1.9))
+        _box(ax, cx, 0.5, width - 0.5, 0.55, "weights: the same on every rank", CONTEXT, fontsize=8.5)
+        _arrow(ax, (cx, 1.3), (cx, 0.78))
+    left, right = 1.5 + 0.25, 1.5 + width * world_size - 0.25
+    ax.add_patch(FancyBboxPatch((left, 2.85), right - left, 0.9, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor="#fde0c5", edgecolor="#404040", lw=1.0))
+    reduce_text = (f"all-reduce: every rank gets the mean of the {world_size} gradients"
+                   if world_size > 1 else "one process: no all-reduce")
+    ax.text((left + right) / 2, 3.3, reduce_text, ha="center", va="center", fontsize=9)
+    ax.text(0.2, 6.2, f"{accum_steps} micro-\nbatches;\nbackward\nsyncs only\nthe last", fontsize=8, va="center")
+    _blank(ax, (0.0, 1.7 + width * world_size), (0.0, 7.9))
+    return _finish(fig)
+
+
+# ----------------------------------------------------------------------------------------------- 06: BPE
+def _token_label(token: bytes) -> str:
+    text = token.decode("utf-8", errors="replace")
+    return "".join(_label(ch) for ch in text) if text else "∅"
+
+
+def bpe_merge_tree(merges: Sequence[tuple[int, int]], vocab: Sequence[bytes], token_ids: Sequence[int]):
+    """How BPE built each token of `token_ids`: a binary tree from its bytes (leaves) up to the token.
+
+    `merges[i]` is the pair merged into id 256 + i and `vocab[id]` its bytes (a `BPETokenizer`'s `merges`
+    and `vocab`). Every node shows its text and its id; a higher node is a later merge.
+    """
+    if any(not 0 <= int(t) < len(vocab) for t in token_ids):
+        raise ValueError(f"token ids must be in [0, {len(vocab)})")
+
+    def height(t: int) -> int:
+        return 0 if t < 256 else 1 + max(height(c) for c in merges[t - 256])
+
+    def leaves(t: int) -> int:
+        return 1 if t < 256 else sum(leaves(c) for c in merges[t - 256])
+
+    widths = [leaves(int(t)) for t in token_ids]
+    fig, axes = plt.subplots(1, len(token_ids), figsize=(max(4.0, 1.05 * sum(widths) + 1.2 * len(widths)),
+                                                         0.9 * max(height(int(t)) for t in token_ids) + 2.0),
+                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    for ax, token in zip(axes[0], token_ids):
+        token = int(token)
+        slot = iter(range(leaves(token)))
+
+        def draw(t: int) -> tuple[float, float]:
+            """Draw the subtree of t; return the position of its node."""
+            if t < 256:
+                pos = (float(next(slot)), 0.0)
+            else:
+                children = [draw(c) for c in merges[t - 256]]
+                pos = (sum(p[0] for p in children) / 2, float(height(t)))
+                for cx, cy in children:
+                    ax.plot([pos[0], cx], [pos[1] - 0.22, cy + 0.22], color="#808080", lw=1.0, zorder=1)
+            color = NEUTRAL if t < 256 else (TARGET if t == token else CONTEXT)
+            ax.text(pos[0], pos[1], _token_label(vocab[t]), ha="center", va="center", fontsize=9,
+                    family="monospace", zorder=2,
+                    bbox={"boxstyle": "round,pad=0.25", "facecolor": color, "edgecolor": "#404040"})
+            ax.text(pos[0], pos[1] - 0.38, str(t), ha="center", va="center", fontsize=7, color="#636363")
+            return pos
+
+        draw(token)
+        ax.set_title(f"{_token_label(vocab[token])!r} = token {token}", fontsize=10)
+        _blank(ax, (-0.7, leaves(token) - 0.3), (-0.7, height(token) + 0.5))
+        ax.set_aspect("auto")
+    return _finish(fig)
+
+
+# ------------------------------------------------------------------------------------ 07: sliding windows
+def sliding_windows(n_tokens: int, block_size: int, starts: dict[int, Sequence[int]]):
+    """Which tokens each evaluation window reads and which targets it scores, one panel per stride.
+
+    `starts[stride]` are the first positions of the windows (`evaluate.window_starts(n_tokens, block_size,
+    stride)`). A window reads tokens s..s+block_size-1 and predicts s+1..s+block_size; it scores only the
+    targets no earlier window scored, so each target is counted once.
+    """
+    fig, axes = plt.subplots(len(starts), 1, figsize=(max(7.0, 0.42 * n_tokens + 1.8),
+                                                      sum(0.42 * len(s) + 1.2 for s in starts.values())),
+                             gridspec_kw={"height_ratios": [len(s) + 1.5 for s in starts.values()]}, squeeze=False)
+    for ax, (stride, window_starts) in zip(axes[:, 0], starts.items()):
+        scored_until = 0
+        rows = len(window_starts)
+        for k, s in enumerate(window_starts):
+            y = rows - 1 - k
+            for pos in range(s, s + block_size + 1):
+                if pos >= n_tokens:
+                    break
+                scored = pos > s and pos > scored_until
+                read = pos < s + block_size
+                color = TARGET if scored else (CONTEXT if read else NEUTRAL)
+                _cell(ax, pos, y, "", color, size=0.9)
+            ax.text(-0.4, y + 0.45, f"window {k}", ha="right", va="center", fontsize=8)
+            scored_until = s + block_size
+        for pos in range(n_tokens):
+            ax.text(pos + 0.45, rows + 0.2, str(pos), ha="center", fontsize=7, color="#636363")
+        ax.set_title(f"block size {block_size}, stride {stride}: {rows} windows "
+                     "(blue: read as context only, orange: the targets it scores)", fontsize=10)
+        _blank(ax, (-2.6, n_tokens + 0.2), (-0.2, rows + 0.7))
+    return _finish(fig)
