@@ -12,14 +12,27 @@ existing `.py`, header included), then:
 
 Syncing is `jupytext --sync`: the newer file of a pair gives the cells to the other, and the `.ipynb` keeps
 the outputs of the cells it still has. Execution needs the corpus (`NANOGPT_DATA=/path/to/input.txt`
-offline). `tests/test_jupytext_pairs.py` fails when a pair is out of sync.
+offline) and, for GPT-2's tokenizer offline, its ranks (`NANOGPT_GPT2_RANKS=/path/to/gpt2.tiktoken`; the
+shared copy `../shared/data/gpt2.tiktoken` beside the checkout is used when the variable is not set).
+`tests/test_jupytext_pairs.py` fails when a pair is out of sync.
+
+**Timings.** A full-settings build records each notebook's wall time, with the machine, thread setting,
+torch version and date, in `timings.json` (fast mode records nothing). It is the one source of run times:
+prose never states one by hand. Quote a time in Markdown (README, docs, notebooks) as
+`<!-- timing 04_full_gpt -->4 min 2 s<!-- /timing -->` (or `timing total` for the series), and the table of
+all of them as the output of `python notebooks/build.py --timings-table` between `<!-- timings-table -->` and
+`<!-- /timings-table -->`; `tests/test_timings.py` fails when a quoted time or table disagrees with the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import html
+import json
 import os
+import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -30,6 +43,8 @@ from jupytext.cli import jupytext
 from nanogpt_lib.notebook import REPO_URL, colab_url, is_fast
 
 HERE = Path(__file__).resolve().parent
+TIMINGS = HERE / "timings.json"
+SHARED_GPT2_RANKS = HERE.parents[1] / "shared" / "data" / "gpt2.tiktoken"
 # Notebook metadata the `.py` header does not carry (jupytext.toml keeps only the kernelspec there); a notebook
 # created from a new `.py` gets it here.
 METADATA = {
@@ -108,11 +123,99 @@ def execute(nb, path: Path) -> float:
     return time.time() - start
 
 
+def machine_description() -> str:
+    """CPU model and core count (and GPU, if any) of this machine, in words."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    described = f"{cpu}, {os.cpu_count()} cores"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            described += f", {torch.cuda.get_device_name()}"
+    except ImportError:
+        pass
+    return described
+
+
+def read_timings(path: Path = TIMINGS) -> dict[str, dict]:
+    """`{notebook stem: {"seconds", "date", "machine", "omp_num_threads", "torch"}}` from `timings.json`."""
+    return json.loads(path.read_text())["notebooks"] if path.is_file() else {}
+
+
+def record_timings(measured: dict[str, float], path: Path = TIMINGS) -> None:
+    """Merge full-settings wall times into `timings.json`; notebooks not run this time keep their entries."""
+    import torch
+
+    entries = read_timings(path)
+    for stem, seconds in measured.items():
+        entries[stem] = {"seconds": round(seconds, 1), "date": datetime.date.today().isoformat(),
+                         "machine": machine_description(),
+                         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"), "torch": torch.__version__}
+    data = {"about": "Wall time of one full-settings execution of each notebook by notebooks/build.py, which "
+                     "writes this file; quote it, never edit it (see build.py).",
+            "notebooks": dict(sorted(entries.items()))}
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def format_duration(seconds: float) -> str:
+    """How prose quotes a run time: `42 s` under 90 seconds, else `4 min 2 s`."""
+    total = round(seconds)
+    return f"{total} s" if total < 90 else f"{total // 60} min {total % 60} s"
+
+
+def timings_table(entries: dict[str, dict]) -> str:
+    """The Markdown table of every recorded notebook and the total, with where and when they were measured."""
+    if not entries:
+        return "No timings recorded yet: run `python notebooks/build.py` at full settings."
+    rows = ["| notebook | full settings |", "|---|---|"]
+    rows += [f"| {stem} | {format_duration(e['seconds'])} |" for stem, e in entries.items()]
+    rows.append(f"| total | {format_duration(sum(e['seconds'] for e in entries.values()))} |")
+    setups: dict[str, list[str]] = {}
+    for stem, e in entries.items():
+        setup = f"{e['machine']}; OMP_NUM_THREADS={e['omp_num_threads']}; torch {e['torch']}; {e['date']}"
+        setups.setdefault(setup, []).append(stem[:2])
+    where = "; ".join(f"{', '.join(nbs)} on {setup}" if len(setups) > 1 else setup for setup, nbs in setups.items())
+    return "\n".join(rows) + f"\n\nOne execution each by `notebooks/build.py` ({where})."
+
+
+TIMING_CLAIM = re.compile(r"<!--\s*timing\s+(\S+)\s*-->(.*?)<!--\s*/timing\s*-->", re.DOTALL)
+TIMINGS_TABLE = re.compile(r"<!--\s*timings-table\s*-->(.*?)<!--\s*/timings-table\s*-->", re.DOTALL)
+
+
+def timing_problems(text: str, entries: dict[str, dict], where: str) -> list[str]:
+    """Quoted times and tables in the Markdown `text` that disagree with `entries` (from `timings.json`)."""
+    problems = []
+    for match in TIMING_CLAIM.finditer(text):
+        name, quoted = match.group(1), match.group(2).strip()
+        if name == "total":
+            expected = format_duration(sum(e["seconds"] for e in entries.values())) if entries else None
+        else:
+            expected = format_duration(entries[name]["seconds"]) if name in entries else None
+        if expected is None:
+            problems.append(f"{where}: quotes the time of {name!r}, which timings.json does not have")
+        elif quoted != expected:
+            problems.append(f"{where}: says {quoted!r} for {name}, timings.json says {expected!r}")
+    for match in TIMINGS_TABLE.finditer(text):
+        if match.group(1).strip() != timings_table(entries).strip():
+            problems.append(f"{where}: the timings table differs from `python notebooks/build.py --timings-table`")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("prefixes", nargs="*", help="only notebooks whose file names start with these (e.g. 02)")
     parser.add_argument("--no-execute", action="store_true", help="only sync the pairs, without running them")
+    parser.add_argument("--timings-table", action="store_true",
+                        help="print the Markdown table of timings.json (for the README and docs) and stop")
     args = parser.parse_args(argv)
+    if args.timings_table:
+        print(timings_table(read_timings()))
+        return
     paths = pairs(args.prefixes)
     if not paths:
         raise SystemExit(f"no notebook in {HERE} starts with {' or '.join(args.prefixes)}")
@@ -124,8 +227,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_execute:
         return
     print(f"executing in {'fast' if is_fast() else 'full'} mode", flush=True)
+    if "NANOGPT_GPT2_RANKS" not in os.environ and SHARED_GPT2_RANKS.is_file():
+        os.environ["NANOGPT_GPT2_RANKS"] = str(SHARED_GPT2_RANKS)  # the kernels inherit it
     synced_at = {path: path.with_suffix(".py").stat().st_mtime for path in paths}
-    timings = {}
+    timings, saved = {}, {}
     for path in paths:
         source = path.with_suffix(".py")
         nb = nbformat.read(path, as_version=4)
@@ -136,7 +241,11 @@ def main(argv: list[str] | None = None) -> None:
             continue
         nbformat.write(nb, path)
         os.utime(source)  # the text file stays the newer one, as `jupytext --sync` leaves it
+        saved[path.stem] = timings[path.stem]
     print(f"total: {sum(timings.values()):.0f} s")
+    if saved and not is_fast():  # only the times of committed full-settings outputs are worth quoting
+        record_timings(saved)
+        print(f"recorded in {TIMINGS.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":
