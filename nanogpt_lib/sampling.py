@@ -48,17 +48,14 @@ def check_prompt(idx: torch.Tensor, vocab_size: int | None) -> None:
         )
 
 
-def sample_next_token(
-    logits: torch.Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | None = None,
+def next_token_probs(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
 ) -> torch.Tensor:
-    """Pick one token per row from `(B, vocab)` logits; temperature 0 means greedy (argmax)."""
+    """The distribution `sample_next_token` draws from, for `(B, vocab)` logits: temperature, then top-k and
+    top-p, renormalised. Temperature 0 (greedy) puts all the probability on the argmax."""
     check_sampling(temperature, top_k, top_p)
     if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
+        return torch.zeros_like(logits, dtype=torch.float).scatter(-1, logits.argmax(dim=-1, keepdim=True), 1.0)
     logits = logits.float() / temperature
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
@@ -70,7 +67,21 @@ def sample_next_token(
         drop = probs.cumsum(dim=-1) - probs >= top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
+    return logits.softmax(dim=-1)
+
+
+def sample_next_token(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick one token per row from `(B, vocab)` logits; temperature 0 means greedy (argmax)."""
+    probs = next_token_probs(logits, temperature, top_k, top_p)
+    if temperature == 0:
+        return probs.argmax(dim=-1, keepdim=True)  # no random draw: the generator is left untouched
+    return torch.multinomial(probs, num_samples=1, generator=generator)
 
 
 def sample_text(
