@@ -22,11 +22,11 @@
 # from it.
 #
 # **You will learn**
-# - how the pieces fit together, weight tying, and GPT-2's initialisation;
-# - where the parameters are;
-# - what `train` does: AdamW, warmup + cosine learning rate, evaluation on both splits, a progress bar
-#   and live loss curves;
-# - sampling with temperature and top-k;
+# - how the pieces fit together, with the shape of every tensor; weight tying and GPT-2's initialisation;
+# - where the parameters are, as a formula you can check against the model;
+# - what `train` does: AdamW, warmup + cosine learning rate, evaluation on both splits, live loss curves;
+# - sampling: temperature, top-k and top-p as operations on the next-token distribution, and how
+#   many candidates top-p keeps where the model is sure or unsure;
 # - how far the GPT gets beyond the bigram model.
 #
 # **You need** from 03: `Block` (now `nanogpt_lib.Block`, with the fused attention) and `GPTConfig`.
@@ -50,9 +50,11 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+import time
+
 import nanogpt_lib
-from nanogpt_lib import (Block, GPTConfig, LiveLossPlot, get_config, load_corpus, notebook_config, plot_lr,
-                         plot_runs, sample_text, train)
+from nanogpt_lib import (Block, GPTConfig, LiveLossPlot, diagrams, get_batch, get_config, load_corpus,
+                         notebook_config, plot_lr, plot_runs, sample_text, train)
 from nanogpt_lib.notebook import pick
 
 corpus = load_corpus()
@@ -61,13 +63,30 @@ corpus = load_corpus()
 # %% [markdown]
 # ## Assembling the model
 #
-# - `wte`: token embeddings (what the character is); `wpe`: position embeddings (where it is). Their sum
-#   is the input of the first block.
-# - `h`: `n_layer` blocks; `ln_f`: a last LayerNorm; `lm_head`: a linear map back to `vocab_size` logits.
-# - **Weight tying**: `lm_head` reuses the token-embedding matrix. Reading a character and predicting it
-#   use the same vectors, which saves parameters and usually helps.
-# - **Initialisation** as in GPT-2: weights from N(0, 0.02); the last projection of each residual branch
-#   scaled down by √(2·n_layer), because `2·n_layer` branches add up in the residual stream.
+# Write $V$ for the vocabulary size, $C$ for `n_embd`, $L$ for `n_layer` and $T$ for the context length.
+# For token ids $\mathrm{idx} \in \{0,\dots,V-1\}^{B \times T}$ the GPT computes
+#
+# $$x^{(0)}_{b,t} = W_E[\mathrm{idx}_{b,t}] + W_P[t], \qquad x^{(\ell)} = \mathrm{Block}_\ell\big(x^{(\ell-1)}\big)
+# \;\; (\ell = 1,\dots,L), \qquad \mathrm{logits} = \mathrm{LN}_f\big(x^{(L)}\big)\, W_E^{\top}.$$
+#
+# - `wte` is $W_E \in \mathbb{R}^{V \times C}$, the token embeddings (what the character is); `wpe` is
+#   $W_P \in \mathbb{R}^{T \times C}$, the position embeddings (where it is).
+# - `h` holds the $L$ blocks of notebook 03; `ln_f` is a last LayerNorm; `lm_head` maps back to $V$ logits.
+# - **Weight tying**: `lm_head` has no matrix of its own, it reuses $W_E$. The logit of token $v$ is the dot
+#   product $z_v = h \cdot W_E[v]$ of the final hidden state with $v$'s own embedding: reading a character and
+#   predicting it use the same vector. That saves $V C$ parameters and usually helps.
+# - **Initialisation** as in GPT-2: every weight matrix from $\mathcal{N}(0, 0.02^2)$. Each block adds two
+#   branches to the residual stream, so after $L$ blocks $2L$ roughly independent terms have been summed and
+#   their variances add up. Scaling the last projection of every branch (`c_proj`) to standard deviation
+#   $0.02 / \sqrt{2L}$ keeps the sum's variance the same whatever the depth.
+#
+# The whole model, with the shape of every tensor for the configuration we train below (batch $B$ = `batch_size`):
+
+# %%
+shape = get_config("cpu", block_size=64)
+diagrams.gpt_architecture(B=shape.batch_size, T=shape.block_size, vocab_size=corpus.vocab_size,
+                          n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd)
+
 
 # %%
 class GPT(nn.Module):
@@ -105,9 +124,18 @@ class GPT(nn.Module):
 # %% [markdown]
 # ## Counting parameters
 #
-# The model we train below has the `cpu` preset's shape (4 layers, 4 heads, `n_embd = 128`) with a context
-# of 64 characters instead of the preset's 128, which makes every step about twice as cheap. Almost all parameters sit in the blocks; the tied embedding table is small because the
-# vocabulary is only 65 characters (GPT-2's 50,257-token table is 38M of its 124M parameters).
+# Without biases (`bias=False`, our presets), every block holds four matrices: the fused $q, k, v$ projection
+# ($C \times 3C$) and the attention output ($C \times C$), the MLP's expansion ($C \times 4C$) and projection
+# ($4C \times C$), that is $12C^2$, plus the weights of its two LayerNorms ($2C$). With the final LayerNorm
+# and the tied embedding:
+#
+# $$N \;=\; \underbrace{V C}_{W_E\ (= \text{lm\_head})} \;+\; \underbrace{T C}_{W_P}
+# \;+\; L\,\big(12 C^2 + 2C\big) \;+\; \underbrace{C}_{\mathrm{LN}_f}.$$
+#
+# The blocks grow with $C^2$, the embedding with $V C$: with our 65 characters the blocks hold almost
+# everything, while for a BPE vocabulary (notebook 06) the embedding becomes a large share. The model we
+# train below has the `cpu` preset's shape with a shorter context (`block_size=64` instead of the preset's
+# 128); the cell counts each part and checks the formula.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -125,28 +153,37 @@ print(f"{preset.n_layer} blocks x {count(model.transformer.h[0]):,}             
 print(f"final LayerNorm                      {count(model.transformer.ln_f):>9,}")
 print(f"total                                {count(model):>9,}")
 
+# %%
+V, T, L, C = corpus.vocab_size, preset.block_size, preset.n_layer, preset.n_embd
+assert count(model) == V * C + T * C + L * (12 * C * C + 2 * C) + C
+print(f"the formula: {V * C:,} + {T * C:,} + {L} x {12 * C * C + 2 * C:,} + {C} = {count(model):,}")
+
 # %% [markdown]
 # ## Training with the library
 #
 # `nanogpt_lib.train` is the loop of notebook 01 grown up:
-# - **AdamW** with weight decay on the weight matrices only;
-# - the learning rate **warms up** linearly, then follows a **cosine** down to `min_lr`
-#   (notebook 05 explains why);
+# - **AdamW** with weight decay on the weight matrices only (notebook 05 writes out its update);
+# - the learning rate **warms up** linearly, then follows a **cosine** down to `min_lr` (notebook 05);
 # - gradient clipping at norm 1;
 # - every `eval_interval` steps, the mean loss over `eval_iters` batches of train *and* val;
-# - a progress bar, a log line (with a short sample) every `log_interval` steps, and callbacks:
-#   here `LiveLossPlot`, which redraws the curves as training goes.
+# - a log line every `log_interval` steps, and callbacks: here `LiveLossPlot`, which redraws the curves as
+#   training goes. (`train` can also show a progress bar; with a log printed, we switch it off.)
 #
 # `notebook_config("cpu", ...)` is the `cpu` preset with our overrides (in the test suite's fast mode it
-# becomes the seconds-long `tiny` preset). The full preset trains 3,000 steps with a 128-character context
-# (about 10 minutes on two CPU cores); we train 600 steps with 64 characters, which costs some quality:
-# `nanogpt train --preset cpu` on the command line goes the whole way. `train` builds the library's `GPT`, which the
-# Check below proves identical to ours.
+# becomes the seconds-long `tiny` preset). We train far fewer steps than the preset, with half its context,
+# which costs some quality: `nanogpt train --preset cpu` on the command line goes the whole way. The cell
+# prints how long our run took. `train` builds the library's `GPT`, which the Check below proves identical
+# to ours.
 
 # %%
-cfg = notebook_config("cpu", block_size=64, max_iters=600, eval_interval=100, log_interval=100)
-result = train(cfg, corpus, callbacks=(LiveLossPlot("GPT (cpu preset)"),))
+cfg = notebook_config("cpu", block_size=64, max_iters=600, eval_interval=100, log_interval=100, sample_tokens=0)
+print(f"{cfg.max_iters} steps of batch_size x block_size = {cfg.batch_size} x {cfg.block_size} = "
+      f"{cfg.tokens_per_step:,} tokens")
+t0 = time.perf_counter()
+result = train(cfg, corpus, callbacks=(LiveLossPlot("GPT (cpu preset)"),), progress=False)
+seconds = time.perf_counter() - t0
 gpt = result.model
+print(f"trained in {seconds:.0f} s ({cfg.max_iters * cfg.tokens_per_step / seconds:,.0f} tokens/s on this machine)")
 
 # %% [markdown]
 # The learning-rate schedule that run used, step by step:
@@ -156,14 +193,26 @@ fig = plot_lr(result.history)
 fig.set_size_inches(6, 3)
 
 # %% [markdown]
-# ## Sampling: temperature and top-k
+# ## Sampling: temperature, top-k and top-p
 #
-# Generation appends one token at a time: run the model on the last `block_size` tokens, turn the logits
-# of the last position into probabilities, draw the next token.
-# - **Temperature** divides the logits before the softmax: below 1 sharpens the distribution (safer,
-#   more repetitive), above 1 flattens it (more varied, more mistakes); 0 means always the most likely token.
-# - **Top-k** keeps only the `k` most likely tokens and renormalises, cutting off the long tail of unlikely
-#   characters.
+# Generation appends one token at a time: run the model on the last `block_size` tokens, take the logits
+# $z \in \mathbb{R}^V$ of the last position, turn them into a distribution, draw the next token. Each
+# setting is an operation on that distribution:
+#
+# - **Temperature** $\tau$ divides the logits before the softmax:
+#   $$p_i(\tau) = \frac{e^{z_i/\tau}}{\sum_{j} e^{z_j/\tau}}.$$
+#   $\tau = 1$ is the model's own distribution; $\tau < 1$ sharpens it (safer, more repetitive); $\tau > 1$
+#   flattens it towards uniform (more varied, more mistakes); as $\tau \to 0$ all the mass goes to the
+#   largest logit, so `temperature=0` means greedy: always the most likely token.
+# - **Top-k** keeps the $k$ largest logits, $S_k$, and renormalises:
+#   $\tilde p_i = p_i \,\mathbb{1}[i \in S_k] \,/\, \sum_{j \in S_k} p_j$. It cuts off the long tail of
+#   unlikely characters, however flat or sharp the distribution is.
+# - **Top-p** (nucleus sampling) sorts the probabilities, $p_{(1)} \ge p_{(2)} \ge \dots$, keeps the smallest
+#   prefix whose mass reaches $p$, $k^* = \min\{k : \sum_{j \le k} p_{(j)} \ge p\}$, and renormalises over it.
+#   Unlike top-k, the number of candidates adapts: few where the model is sure, many where it is not.
+#
+# Below: the model's next-character distribution after a prompt at three temperatures, and how many
+# characters top-p keeps at each.
 
 # %%
 prompt = "ROMEO:\n"
@@ -181,12 +230,22 @@ ax.set_xticks(range(10), labels)
 ax.set(title=f"Next character after {prompt!r}: the 10 most likely", ylabel="probability")
 ax.legend()
 plt.show()
+for temperature in (0.5, 1.0, 2.0):
+    ranked = F.softmax(logits / temperature, dim=-1).sort(descending=True).values
+    kept = int((ranked.cumsum(0) - ranked < 0.9).sum())  # top-p: tokens before the mass reaches 0.9
+    print(f"temperature {temperature}: top-p 0.9 keeps {kept} of {corpus.vocab_size} characters")
+
+# %% [markdown]
+# The same prompt sampled with different settings (a fixed seed, so each line is reproducible):
 
 # %%
-for temperature, top_k in ((0.5, None), (1.0, None), (1.5, None), (1.0, 5)):
-    print(f"--- temperature {temperature}, top_k {top_k}")
+SAMPLING_SETTINGS = [  # (temperature, top_k, top_p)
+    (0.5, None, None), (1.0, None, None), (1.5, None, None), (1.0, 5, None), (1.0, None, 0.9),
+]
+for temperature, top_k, top_p in SAMPLING_SETTINGS:
+    print(f"--- temperature {temperature}, top_k {top_k}, top_p {top_p}")
     print(sample_text(gpt, corpus.tokenizer, prompt, pick(real=250, fast=50), temperature=temperature, top_k=top_k,
-                      seed=0))
+                      top_p=top_p, seed=0))
 
 # %% [markdown]
 # ## Bigram vs GPT
@@ -201,11 +260,15 @@ bigram = train(bigram_cfg, corpus, model=nanogpt_lib.BigramLanguageModel(corpus.
                progress=False, verbose=False)
 fig = plot_runs({"bigram": bigram.history, "GPT": result.history}, title="Bigram vs GPT")
 for name, h in (("bigram", bigram.history), ("GPT", result.history)):
-    print(f"{name:7} val loss {h.eval_val_loss[-1]:.3f}")
+    print(f"{name:7} val loss {h.eval_val_loss[-1]:.3f} (at the previous evaluation {h.eval_val_loss[-2]:.3f})")
+gpt_gain = result.history.eval_val_loss[-2] - result.history.eval_val_loss[-1]
+print(f"over its last {cfg.eval_interval} steps the GPT's val loss "
+      f"{'still fell' if gpt_gain > 0.01 else 'barely moved'} ({gpt_gain:+.3f} nats)")
 
 # %% [markdown]
-# The bigram model cannot go much below 2.5 however long it trains (notebook 01); the GPT, which sees 64
-# characters of context, is far below that and still improving when we stop.
+# What to look for: the bigram model can only use the current character, so its loss levels off early
+# (notebook 01 trains it to the end); the GPT reads up to `block_size` characters of context and ends well
+# below it. The last line says whether the GPT was still improving when we stopped.
 #
 # ## Check
 #
@@ -226,6 +289,10 @@ torch.testing.assert_close(ours(x, y)[1], lib_gpt(x, y)[1])
 
 # GPT-2's initialisation: the loss of an untrained model is close to ln(vocab_size)
 assert abs(lib_gpt(x, y)[1].item() - math.log(corpus.vocab_size)) < 0.2
+
+# The parameter formula holds for another shape too
+V2, T2, L2, C2 = config.vocab_size, config.block_size, config.n_layer, config.n_embd
+assert count(ours) == V2 * C2 + T2 * C2 + L2 * (12 * C2 * C2 + 2 * C2) + C2
 
 # Training helped, and the GPT beats the bigram model trained for as many steps
 h = result.history
@@ -264,16 +331,24 @@ assert torch.equal(ours, lib)
 
 
 # %% [markdown]
-# **2. A parameter formula.** Write `gpt_params(vocab_size, block_size, n_layer, n_embd)`: the number of
-# parameters of a `GPT` with `bias=False` and tied weights, without building one.
+# **2. The formula with biases.** GPT-2 itself has biases (`bias=True`): every `Linear` layer of a block has a
+# bias vector as long as its output, and every LayerNorm a bias as long as its weight. Extend the formula of
+# "Counting parameters" and write `gpt_params_with_bias(vocab_size, block_size, n_layer, n_embd)`, without
+# building a model. Then use it for GPT-2 small (`vocab_size=50257, block_size=1024, n_layer=12, n_embd=768`):
+# what share of its parameters is the token embedding?
 
-# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex04-gpt-params", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
-# def gpt_params(vocab_size, block_size, n_layer, n_embd) -> int: ...
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex04-params-with-bias", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# def gpt_params_with_bias(vocab_size, block_size, n_layer, n_embd) -> int: ...
 ### BEGIN SOLUTION
-def gpt_params(vocab_size, block_size, n_layer, n_embd):
-    embeddings = vocab_size * n_embd + block_size * n_embd
-    per_block = 12 * n_embd * n_embd + 2 * n_embd
-    return embeddings + n_layer * per_block + n_embd
+def gpt_params_with_bias(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    embeddings = vocab_size * C + block_size * C
+    per_block = 12 * C * C + 9 * C + 2 * 2 * C  # four Linear biases (3C + C + 4C + C), two LayerNorms (2C each)
+    return embeddings + n_layer * per_block + 2 * C
+
+
+gpt2_small = gpt_params_with_bias(50257, 1024, 12, 768)
+print(f"GPT-2 small: {gpt2_small:,} parameters, {50257 * 768 / gpt2_small:.0%} of them in the token embedding")
 ### END SOLUTION
 
 
@@ -281,12 +356,63 @@ def gpt_params(vocab_size, block_size, n_layer, n_embd):
 for shape in [(65, 128, 4, 128), (65, 256, 6, 384), (1000, 512, 3, 96)]:
     vocab_size, block_size, n_layer, n_embd = shape
     config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=4,
-                       n_embd=n_embd, bias=False)
-    assert gpt_params(*shape) == nanogpt_lib.GPT(config).num_params(), shape
+                       n_embd=n_embd, bias=True)
+    assert gpt_params_with_bias(*shape) == nanogpt_lib.GPT(config).num_params(), shape
+
+# %% [markdown]
+# **3. Experiment: how many candidates does top-p keep?** Top-k always keeps $k$ characters; top-p keeps as
+# many as it takes to reach the mass $p$. Write `nucleus_sizes(logits, p)`: for each row of `(N, vocab)`
+# logits, the number of tokens top-p keeps, $k^* = \min\{k : \sum_{j \le k} p_{(j)} \ge p\}$. Apply it with
+# $p = 0.9$ to the GPT's next-character distributions at every position of a batch of validation windows
+# (`x_val`, below), and plot each position's nucleus size against the entropy of its distribution (in bits),
+# with a histogram of the sizes. Interpret: where in a text is the model sure (one candidate), where is it
+# unsure, and what would top-k with $k = 5$ do in each of those places?
+
+# %%
+x_val, _ = get_batch(corpus.val, 16, cfg.block_size, torch.Generator().manual_seed(0))
+with torch.no_grad():
+    val_logits = gpt(x_val)[0].flatten(0, 1)  # one next-character distribution per position
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex04-nucleus-sizes", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# def nucleus_sizes(logits: torch.Tensor, p: float) -> torch.Tensor: ...
+### BEGIN SOLUTION
+def nucleus_sizes(logits, p):
+    ranked = F.softmax(logits, dim=-1).sort(dim=-1, descending=True).values
+    return ((ranked.cumsum(dim=-1) - ranked) < p).sum(dim=-1)  # tokens before which the mass is below p
+
+
+sizes = nucleus_sizes(val_logits, 0.9)
+entropy = -(F.softmax(val_logits, -1) * F.log_softmax(val_logits, -1)).sum(-1) / math.log(2)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+ax1.scatter(entropy, sizes, s=6, alpha=0.4)
+ax1.axhline(5, color="C1", lw=1, ls="--", label="top-k, k = 5")
+ax1.set(xlabel="entropy of p (bits)", ylabel="tokens top-p 0.9 keeps", title="Nucleus size vs uncertainty")
+ax1.legend()
+ax2.hist(sizes.numpy(), bins=range(1, int(sizes.max()) + 2))
+ax2.set(xlabel="tokens top-p 0.9 keeps", ylabel="positions", title="How often each nucleus size occurs")
+for ax in (ax1, ax2):
+    ax.grid(alpha=0.3)
+plt.show()
+# Interpretation: the nucleus grows with the entropy. Inside a word, or after a newline that must start a name,
+# the model is sure and top-p keeps one or a few characters, fewer than top-k's fixed 5, so it cannot pick a
+# wrong letter; at the start of a word or a line many continuations are plausible and top-p keeps many, where
+# top-k would cut off good candidates. Top-p adapts to the model's uncertainty; top-k does not.
+### END SOLUTION
+
+
+# %% tags=["self-check"]
+sizes = nucleus_sizes(val_logits, 0.9)
+assert sizes.shape == (val_logits.size(0),) and 1 <= sizes.min() and sizes.max() <= corpus.vocab_size
+mass = F.softmax(val_logits, -1).sort(dim=-1, descending=True).values.cumsum(-1)
+assert (mass.gather(1, (sizes - 1)[:, None]) >= 0.9 - 1e-6).all(), "the kept tokens must reach the mass p"
+fewer = (sizes - 2).clamp(min=0)[:, None]
+assert ((sizes == 1) | (mass.gather(1, fewer)[:, 0] < 0.9)).all(), "and one token fewer must not"
+uncertainty = -(F.softmax(val_logits, -1) * F.log_softmax(val_logits, -1)).sum(-1)
+assert torch.corrcoef(torch.stack([uncertainty, sizes.float()]))[0, 1] > 0.5, "unsure places keep more tokens"
 
 # %% [markdown]
 # ## What's next
 #
-# Real training runs last hours and crash, need bigger batches than fit in memory, and use several GPUs.
+# Real training runs are long and crash, need bigger batches than fit in memory, and use several GPUs.
 # **05_training_at_scale** shows the tools: checkpoints and exact resume, warmup + cosine learning rate,
 # mixed precision, gradient accumulation, and `torchrun`.

@@ -21,10 +21,12 @@
 # in `nanogpt_lib.train`, and each has a short demo that runs on a CPU.
 #
 # **You will learn**
+# - what one optimizer step does, across micro-batches and processes, and the AdamW update itself;
 # - warmup + cosine learning-rate schedules (`lr_at`);
 # - checkpoints, and resuming a run exactly where it stopped (`train(..., out_dir=..., resume=True)`);
-# - mixed precision (`dtype="bfloat16"`): what it saves and what it risks;
-# - gradient accumulation: a big batch out of small ones;
+# - mixed precision (`dtype="bfloat16"`): floating-point formats, what they save and what they risk, and
+#   loss scaling for float16;
+# - gradient accumulation: a big batch out of small ones, and why it is exact;
 # - what `torchrun` (distributed data parallel) changes.
 #
 # **You need** from 04: `train`, `TrainConfig` and the GPT it builds.
@@ -45,29 +47,89 @@ import dataclasses
 import json
 import math
 import os
+import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 
 import nanogpt_lib
-from nanogpt_lib import (GPT, get_batch, get_config, load_checkpoint, load_corpus, lr_at, notebook_config,
-                         plot_runs, train)
+from nanogpt_lib import (GPT, BatchSampler, diagrams, get_batch, get_config, load_checkpoint, load_corpus, lr_at,
+                         notebook_config, plot_runs, train)
 from nanogpt_lib.notebook import pick
 
 corpus = load_corpus()
-workdir = Path(tempfile.mkdtemp(prefix="nanogpt_05_"))  # run folders for this notebook
+workdir = Path("runs") / "05_training_at_scale"  # this notebook's run folders, beside it (git-ignored)
+shutil.rmtree(workdir, ignore_errors=True)  # start from nothing each time the notebook runs
+
+# %% [markdown]
+# ## One optimizer step
+#
+# The picture below is everything this notebook adds to the loop of notebook 04. Each process (a *rank*;
+# one per GPU) draws its own batches, splits each step into micro-batches, and adds up their gradients; the
+# ranks then average their gradients (*all-reduce*), and every rank applies the same AdamW update, so the
+# copies of the model stay identical. With one process and one micro-batch it is the plain loop.
+
+# %%
+diagrams.training_step(world_size=2, accum_steps=4)
+
+# %% [markdown]
+# ### The AdamW update
+#
+# For a parameter $\theta$ with gradient $g_t$ at step $t$, Adam keeps two running averages: the
+# *momentum* $m_t$ (the mean gradient) and $v_t$ (the mean squared gradient, a per-parameter scale):
+#
+# $$m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2 .$$
+#
+# Both start at zero, so early on they are too small; dividing by $1-\beta^t$ corrects that bias:
+# $\hat m_t = m_t / (1-\beta_1^t)$, $\hat v_t = v_t / (1-\beta_2^t)$. The step is
+#
+# $$\theta_t = \theta_{t-1} - \eta_t \left( \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} + \lambda\, \theta_{t-1} \right).$$
+#
+# Dividing by $\sqrt{\hat v_t}$ gives every parameter a step of about $\eta_t$ whatever the size of its
+# gradients. The last term is **decoupled weight decay** (the "W" of AdamW): it shrinks the weights towards
+# zero by a fraction $\eta_t \lambda$ per step, separately from the gradient. `train` applies it to the weight
+# matrices only, not to biases and LayerNorm gains. The cell writes the update by hand and checks it against
+# `torch.optim.AdamW`, which `train` uses.
+
+# %%
+torch.manual_seed(0)
+theta0, grads = torch.randn(6), [torch.randn(6) for _ in range(5)]
+lr, (beta1, beta2), eps, wd = 1e-2, (0.9, 0.99), 1e-8, 0.1
+
+theta, m, v = theta0.clone(), torch.zeros(6), torch.zeros(6)
+for t, g in enumerate(grads, start=1):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g**2
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    theta = theta - lr * (m_hat / (v_hat.sqrt() + eps) + wd * theta)
+
+p = torch.nn.Parameter(theta0.clone())
+opt = torch.optim.AdamW([p], lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=wd)
+for g in grads:
+    p.grad = g.clone()
+    opt.step()
+print("largest difference, by hand vs torch.optim.AdamW:", (theta - p.detach()).abs().max().item())
+torch.testing.assert_close(theta, p.detach())
 
 # %% [markdown]
 # ## Learning-rate warmup and cosine decay
 #
-# At the start, Adam's estimates of the gradient statistics are poor and the weights are random: large
-# steps can throw the model somewhere it never recovers from. So the learning rate **warms up** linearly
-# over `warmup_iters` steps. Later, smaller steps let the model settle into a minimum, so the learning rate
-# **decays** along half a cosine to `min_lr` at `lr_decay_iters`. `lr_at(step, cfg)` is that schedule.
+# At the start, Adam's estimates $\hat m, \hat v$ are poor and the weights are random: large steps can throw
+# the model somewhere it never recovers from. So the learning rate **warms up** linearly over the first $W$
+# steps (`warmup_iters`). Later, smaller steps let the model settle into a minimum, so it **decays** along
+# half a cosine to $\eta_{\min}$ (`min_lr`) at step $S$ (`lr_decay_iters`, or `max_iters` when that is 0):
+#
+# $$\eta_t = \begin{cases}
+#   \eta_{\max}\, \dfrac{t+1}{W+1} & t < W, \\[1ex]
+#   \eta_{\min} + \tfrac12\,(\eta_{\max} - \eta_{\min}) \Big(1 + \cos\big(\pi\, \tfrac{t - W}{S - W}\big)\Big) & W \le t < S, \\[1ex]
+#   \eta_{\min} & t \ge S.
+# \end{cases}$$
+#
+# `lr_at(step, cfg)` is that schedule:
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -87,7 +149,8 @@ plt.show()
 # With `out_dir`, `train` writes the run folder: `ckpt.pt` (saved atomically at every evaluation: a crash
 # mid-write keeps the previous file), `best.pt` (lowest validation loss), `config.json`, `tokenizer.json`,
 # `history.json` and `loss.png`. A checkpoint holds everything needed to continue *exactly*: weights,
-# optimizer moments, step, history, and the state of every random generator (batches, dropout).
+# optimizer moments ($m$ and $v$ above), step, history, and the state of every random generator (batches,
+# dropout).
 #
 # The demo: train a run straight through; then train the same run in two halves, "crashing" after the
 # first half and resuming with `resume=True`. The schedule must not depend on where we stop, so both use
@@ -101,7 +164,7 @@ half = dataclasses.replace(full, max_iters=full.max_iters // 2)
 
 straight = train(full, corpus, out_dir=workdir / "straight", progress=False, verbose=False)
 train(half, corpus, out_dir=workdir / "resumed", progress=False, verbose=False)
-print("run folder:", sorted(p.name for p in (workdir / "resumed").iterdir()))
+print("run folder:", sorted(p.name for p in (workdir / "resumed").iterdir() if not p.name.startswith(".")))
 ckpt = load_checkpoint(workdir / "resumed" / "ckpt.pt")
 print(f"checkpoint at step {ckpt['step']}, keys: {', '.join(ckpt)}")
 
@@ -114,34 +177,79 @@ diff = max((a - b).abs().max().item() for a, b in zip(straight.model.parameters(
 print(f"largest weight difference, straight vs interrupted + resumed: {diff}")
 
 # %% [markdown]
-# Zero: the resumed run is the *same* run. The command line does the same with
+# A difference of zero means the resumed run is the *same* run. The command line does the same with
 # `nanogpt train --out-dir runs/cpu --resume`, and Ctrl-C during training saves a checkpoint first.
 #
 # ## Mixed precision
 #
-# `bfloat16` keeps float32's 8 exponent bits (the same range) but only 8 bits of mantissa (about 3 decimal
-# digits); `float16` has more precision but a much smaller range, so it needs loss scaling
-# (`GradScaler`) against underflowing gradients. With `dtype="bfloat16"`, `train` runs the forward pass
-# under `torch.autocast`: matrix multiplications in bfloat16, while the weights and the optimizer stay
-# float32. On GPUs with tensor cores this is up to several times faster and halves activation memory; on
-# a CPU it mostly shows that the numerics are fine.
+# A normal floating-point number stores a sign $s$, an exponent $e$ and $p$ bits $f_1 \dots f_p$ of mantissa:
+#
+# $$x = (-1)^s \cdot 2^{\,e - \text{bias}} \cdot (1.f_1 f_2 \dots f_p)_2 .$$
+#
+# The leading 1 is implicit, so the mantissa has $p + 1$ significant bits: neighbouring numbers are a factor
+# $2^{-p}$ apart, rounding makes a relative error of at most $2^{-(p+1)}$, and that is about $(p+1)\log_{10} 2$
+# decimal digits. The exponent bits set the range. The table reads $p$ off `torch.finfo` (whose `eps` is
+# $2^{-p}$):
 
 # %%
+print(f"{'dtype':16}{'bits':>5}{'exponent':>9}{'mantissa p':>11}{'digits':>8}{'largest':>11}{'smallest normal':>17}")
 for dtype in (torch.float32, torch.bfloat16, torch.float16):
     info = torch.finfo(dtype)
-    print(f"{str(dtype):15} 1/3 -> {torch.tensor(1 / 3, dtype=dtype).item():.8f}   "
-          f"largest {info.max:.3g}   smallest normal {info.tiny:.3g}")
+    p_bits = round(-math.log2(info.eps))
+    print(f"{str(dtype):16}{info.bits:>5}{info.bits - 1 - p_bits:>9}{p_bits:>11}{(p_bits + 1) * math.log10(2):>8.1f}"
+          f"{info.max:>11.3g}{info.tiny:>17.3g}")
+for dtype in (torch.float32, torch.bfloat16, torch.float16):
+    print(f"{str(dtype):16} 1/3 is stored as {torch.tensor(1 / 3, dtype=dtype).item():.8f}")
 
+# %% [markdown]
+# `bfloat16` keeps float32's exponent, so it has the same range, but only a few mantissa bits (the table's
+# $p$ and digits): coarse, but nothing overflows or underflows that would not in float32. `float16` has a few
+# more mantissa bits and a far smaller range. With `dtype="bfloat16"`, `train` runs the forward pass under
+# `torch.autocast`: matrix multiplications in bfloat16, while the weights, the optimizer and its moments stay
+# float32. Activations in bfloat16 take half the memory (16 bits instead of 32), and GPUs with tensor cores
+# multiply bfloat16 matrices much faster than float32 ones; on a CPU the speed depends on the processor (the
+# runs below measure it here).
+
+# %%
 a, b = torch.randn(64, 64), torch.randn(64, 64)
 with torch.autocast("cpu", dtype=torch.bfloat16):
     print("inside autocast, a @ b is", (a @ b).dtype, "while a stays", a.dtype)
 
 # %% [markdown]
+# ### Loss scaling for float16
+#
+# Gradients are often tiny, and float16 cannot hold numbers much below its smallest normal (its subnormals
+# go a little lower, then everything rounds to zero): small gradients *underflow*. The fix is to scale the loss
+# by a large factor $S$ before backward, so every gradient is computed as $S\,g$ (far from the underflow
+# region), and to divide by $S$ in float32 before the optimizer step:
+#
+# $$\nabla_\theta \big(S\,\mathcal{L}\big) = S\, \nabla_\theta \mathcal{L}, \qquad g = \frac{\mathrm{fl}_{16}(S\, g)}{S}.$$
+#
+# If a scaled gradient overflows to `inf`, the step is skipped and $S$ halved; after a run of good steps $S$
+# is doubled again. That is `torch.amp.GradScaler`, which `train` uses with `dtype="float16"` (bfloat16 has
+# float32's range and needs none):
+
+# %%
+g = torch.tensor([1e-3, 1e-6, 1e-8, 1e-9])  # float32 gradients, large to tiny
+S = 2.0**16
+for label, values in (("float16 as is", g.half()), ("scaled by S = 2^16, in float16", (g * S).half()),
+                      ("scaled, then divided by S in float32", (g * S).half().float() / S)):
+    print(f"{label:38}", "  ".join(f"{v:9.3g}" for v in values.tolist()))
+
+# %% [markdown]
 # ## Gradient accumulation
 #
-# When a batch does not fit in memory, split it into `grad_accum_steps` micro-batches, run backward on
-# each with the loss divided by their number, and step the optimizer once. Gradients add up, so the result
-# is the gradient of the whole batch: first a proof, then a run.
+# When a batch does not fit in memory, split it into $K$ micro-batches (`grad_accum_steps`). The loss of a
+# batch of $B$ windows is a mean, so it is the mean of the micro-batches' mean losses $\mathcal{L}_k$, and
+# gradients are linear:
+#
+# $$\mathcal{L} = \frac{1}{B}\sum_{i=1}^{B} \ell_i = \frac{1}{K}\sum_{k=1}^{K} \mathcal{L}_k
+# \qquad\Longrightarrow\qquad \nabla \mathcal{L} = \sum_{k=1}^{K} \nabla\!\left(\frac{\mathcal{L}_k}{K}\right).$$
+#
+# So: run backward on each micro-batch with its loss divided by $K$ (PyTorch *adds* each backward's
+# gradients into `.grad`), and step the optimizer once. With $R$ processes the same identity holds one level
+# up: the all-reduce averages the ranks' gradients, $g = \frac{1}{R}\sum_r g_r$, so a step sees
+# `batch_size × grad_accum_steps × world_size` windows. First a proof in numbers, then a run.
 
 # %%
 torch.manual_seed(0)
@@ -161,7 +269,10 @@ print("largest gradient difference:", max((a - b).abs().max().item() for a, b in
 
 # %% [markdown]
 # Three short runs of the same model on one chart: float32 with batches of 32, bfloat16 with batches of
-# 32, and float32 with 4 accumulated micro-batches of 8 (the same 32 windows per step).
+# 32, and float32 with 4 accumulated micro-batches of 8 (32 windows per step). The batch sampler draws
+# its random starting points from one generator, so four draws of 8 are the same 32 windows as one draw
+# of 32 (the Check verifies it): the accumulated run differs from the float32 run only by rounding. Each
+# run is timed once, so the machine's load also moves the tokens/s.
 
 # %%
 base = notebook_config("cpu", n_layer=2, n_embd=64, block_size=64, max_iters=200, eval_interval=50,
@@ -172,15 +283,18 @@ variants = {
     "float32, 4 x 8 accumulated": dataclasses.replace(base, batch_size=base.batch_size // 4, grad_accum_steps=4),
 }
 runs = {name: train(cfg, corpus, progress=False, verbose=False).history for name, cfg in variants.items()}
+speed = {name: statistics.median(h.tokens_per_sec) for name, h in runs.items()}
 for name, h in runs.items():
-    print(f"{name:28} val loss {h.eval_val_loss[-1]:.3f}, {sum(h.tokens_per_sec) / len(h.tokens_per_sec):,.0f} tokens/s")
+    print(f"{name:28} val loss {h.eval_val_loss[-1]:.3f}, {speed[name]:,.0f} tokens/s (median)")
+ratio = speed["bfloat16, batch 32"] / speed["float32, batch 32"]
+verdict = "faster than" if ratio > 1.05 else "slower than" if ratio < 0.95 else "about as fast as"
+print(f"bfloat16 autocast ran {verdict} float32 on this machine ({ratio:.2f}x the tokens/s)")
 fig = plot_runs(runs, title="Precision and accumulation")
 
 # %% [markdown]
-# The three curves lie almost on top of each other: bfloat16 and accumulation change *how* a step is
-# computed, not *what* is learned. The accumulated run even sees the very same windows, because the sampler
-# draws the same random starting points in four groups of 8 as in one group of 32; it differs from the
-# float32 run only by rounding, which adds up over the steps.
+# What to look for: whether the three curves lie on top of each other. bfloat16 and accumulation change
+# *how* a step is computed, not *what* is learned; the Check below asserts that the bfloat16 run ends within
+# 0.1 nats of float32. The last printed line says how bfloat16's speed compared on this machine.
 #
 # ## torchrun: several processes, one model
 #
@@ -188,12 +302,11 @@ fig = plot_runs(runs, title="Precision and accumulation")
 # `WORLD_SIZE` through environment variables. `train` then:
 # - wraps the model in `DistributedDataParallel`: each rank computes gradients on **its own** batches
 #   (the batch sampler is seeded with `seed + rank`), and backward **averages** the gradients across ranks,
-#   so every copy takes the same step;
+#   so every copy takes the same step (the picture at the top);
 # - syncs gradients only on the last micro-step of an accumulation (`no_sync`);
 # - lets only rank 0 print, evaluate and write checkpoints.
 #
-# Each step therefore sees `batch_size × grad_accum_steps × world_size` windows. On GPUs, one process per
-# GPU (NCCL); here, two CPU processes talking over gloo:
+# On GPUs, one process per GPU (NCCL); here, two CPU processes talking over gloo:
 
 # %%
 steps = pick(real=60, fast=20)
@@ -221,9 +334,13 @@ assert lr_at(0, cfg) < cfg.learning_rate / 10
 assert math.isclose(lr_at(cfg.warmup_iters, cfg), cfg.learning_rate)
 assert math.isclose(lr_at(cfg.max_iters, cfg), cfg.min_lr)
 
-# Accumulated gradients equal the big batch's; the bfloat16 run learned like float32
+# Accumulated gradients equal the big batch's; four draws of 8 windows are one draw of 32
 for a, b in zip(big_batch, accumulated):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+one, four = BatchSampler(corpus.train, 32, 64, seed=0), BatchSampler(corpus.train, 8, 64, seed=0)
+assert torch.equal(one()[0], torch.cat([four()[0] for _ in range(4)]))
+
+# The bfloat16 run learned like float32
 val = {name: h.eval_val_loss[-1] for name, h in runs.items()}
 assert abs(val["bfloat16, batch 32"] - val["float32, batch 32"]) < 0.1, val
 
@@ -236,9 +353,9 @@ print("all checks passed")
 # %% [markdown]
 # ## Exercises
 #
-# **1. The schedule by hand.** Write `my_lr(step, cfg)`: linear warmup over `cfg.warmup_iters` steps (from
-# `learning_rate / (warmup_iters + 1)` at step 0 up to `learning_rate`), then a cosine from
-# `learning_rate` down to `min_lr` at `lr_decay_iters` (or `max_iters` when that is 0), then constant.
+# **1. The schedule by hand.** Write `my_lr(step, cfg)`: the formula of "Learning-rate warmup and cosine
+# decay", with $W$ = `cfg.warmup_iters`, $\eta_{\max}$ = `cfg.learning_rate`, $\eta_{\min}$ = `cfg.min_lr` and
+# $S$ = `cfg.lr_decay_iters` (or `cfg.max_iters` when that is 0).
 
 # %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex05-lr-schedule", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
 # def my_lr(step: int, cfg) -> float: ...
@@ -277,8 +394,55 @@ assert ckpt_step == full.max_iters
 assert math.isclose(ckpt_best_val, min(resumed.history.eval_val_loss))
 
 # %% [markdown]
+# **3. Experiment: where each format loses precision.** Write `round_trip_error(x, dtype)`: the relative error
+# $|x - \hat x| / |x|$ of storing the float32 values `x` in `dtype` and reading them back
+# ($\hat x$ = `x.to(dtype).float()`). Evaluate it for bfloat16 and float16 on the values `x` below, which
+# sweep the magnitudes from $10^{-12}$ to $10^{12}$, and plot both errors against $|x|$ on log–log axes,
+# marking each format's smallest normal and largest value (`torch.finfo`). Interpret: over which range is
+# each format usable, how big is its error there (compare with $2^{-(p+1)}$ from the table), and what
+# happens outside? Which of the two would you trust with raw gradients, and why does float16 need loss scaling?
+
+# %%
+x = torch.logspace(-12, 12, 241) * (1 + 0.5 * torch.rand(241, generator=torch.Generator().manual_seed(0)))
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex05-round-trip-error", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# def round_trip_error(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor: ...
+### BEGIN SOLUTION
+def round_trip_error(x, dtype):
+    return (x - x.to(dtype).float()).abs() / x.abs()
+
+
+fig, ax = plt.subplots(figsize=(9, 3.6))
+for dtype, color in ((torch.bfloat16, "C0"), (torch.float16, "C1")):
+    info = torch.finfo(dtype)
+    ax.loglog(x, round_trip_error(x, dtype).clamp(max=10), ".", color=color, label=str(dtype))
+    ax.axvspan(info.tiny, info.max, color=color, alpha=0.08)
+    ax.axhline(info.eps / 2, color=color, lw=0.8, ls="--")
+ax.set_xlim(x.min() / 3, x.max() * 3)
+ax.set(xlabel="|x|", ylabel="relative error (capped at 10)",
+       title="Round trip through bfloat16 and float16 (shaded: normal range; dashed: 2^-(p+1))")
+ax.legend()
+plt.show()
+# Interpretation: inside its normal range each format's error stays below 2^-(p+1): about 0.4% for bfloat16,
+# 0.05% for float16. bfloat16's range covers every magnitude here; float16 rounds values below its subnormals
+# to 0 (error 1: a gradient vanishes) and overflows to inf above about 6.5e4. Raw gradients are often far below
+# float16's range, so float16 needs loss scaling; bfloat16 trades precision for float32's range and needs none.
+### END SOLUTION
+
+
+# %% tags=["self-check"]
+for dtype in (torch.bfloat16, torch.float16):
+    err = round_trip_error(x, dtype)
+    assert err.shape == x.shape and (err >= 0).all()
+    info = torch.finfo(dtype)
+    normal = (x >= info.tiny) & (x <= info.max)
+    assert (err[normal] <= info.eps / 2).all(), f"{dtype}: too large an error inside the normal range"
+assert torch.isfinite(round_trip_error(x, torch.bfloat16)).all()
+assert (round_trip_error(x[x < 1e-8], torch.float16) == 1).all(), "float16 flushes tiny values to zero"
+assert torch.isinf(round_trip_error(x[x > 1e5], torch.float16)).all(), "float16 overflows large values"
+
+# %% [markdown]
 # ## What's next
 #
 # That completes the character-level GPT and the training tools around it. **06** replaces characters with
-# **BPE** tokens, the tokenizer GPT-2 uses, and **07** loads the real GPT-2 weights into the same `GPT`
-# class.
+# **BPE** tokens, the tokenizer GPT-2 uses, and **07** loads GPT-2-format weights into the same `GPT` class.

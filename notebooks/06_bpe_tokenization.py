@@ -13,9 +13,9 @@
 # ---
 
 # %% [markdown]
-# # 06 · BPE tokenization
-#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/notebooks/06_bpe_tokenization.ipynb)
+#
+# # 06 · BPE tokenization
 #
 # So far every token was one character: 65 tokens, and a model has to spend its context window and its
 # capacity on spelling. GPT-2 reads **byte-pair encoded** (BPE) tokens instead: frequent byte sequences such as
@@ -23,12 +23,15 @@
 #
 # 1. build byte-level BPE by hand on one paragraph: split into chunks, count adjacent pairs, merge the most
 #    frequent, repeat — and check our merges against the library's `BPETokenizer`;
-# 2. train it on all of Tiny Shakespeare (in about a second) and encode the corpus fast through `tiktoken`;
-# 3. compare three tokenizers — characters, our BPE, and SentencePiece — on compression (bytes per token) and
-#    on what a model trained on each achieves, measured in **bits per character** so the numbers are comparable.
+# 2. train it on the training split of Tiny Shakespeare and encode the corpus fast through `tiktoken`;
+# 3. recover GPT-2's own merges from its published token ranks and check that our pure-Python BPE then
+#    produces exactly the ids of OpenAI's tokenizer: an independent test of our implementation;
+# 4. compare characters, our BPE, SentencePiece and GPT-2's tokenizer on compression, and train the same small
+#    GPT with the same compute on the first three, measured in **bits per character** so the numbers compare.
 #
-# Fast mode (`NANOGPT_FAST=1`, used by the tests) trains tiny models for a few steps; the committed outputs come
-# from the full settings.
+# Every tokenizer is trained on the training split only (the first 90% of the text); the last 10% is for
+# measuring. Fast mode (`NANOGPT_FAST=1`, used by the tests) trains tiny models for a few steps; the committed
+# outputs come from the full settings.
 
 # %%
 import sys
@@ -48,17 +51,22 @@ setup();
 # "unknown character". ASCII characters are one byte each; others take two to four.
 
 # %%
+import dataclasses
+import math
 import time
 
 import matplotlib.pyplot as plt
 import regex
+import torch
 from IPython.display import Markdown, display
 
-from nanogpt_lib import Corpus, get_tokenizer, load_text, notebook_config, pick, train
+from nanogpt_lib import Corpus, diagrams, get_tokenizer, load_text, notebook_config, pick, train
 from nanogpt_lib.evaluate import evaluate_text_ids
-from nanogpt_lib.tokenizers import GPT2_SPLIT_PATTERN, BPETokenizer, TokenizerFilesMissing
+from nanogpt_lib.tokenizers import GPT2_RANKS_ENV, GPT2_SPLIT_PATTERN, BPETokenizer, TokenizerFilesMissing
 
 text = load_text()
+split = int(0.9 * len(text))
+train_text, val_text = text[:split], text[split:]  # tokenizers and models learn from the first 90% only
 for s in ["hello", "café", "🎭"]:
     print(f"{s!r:8} -> {list(s.encode('utf-8'))}")
 
@@ -79,9 +87,15 @@ print(len(paragraph), "characters ->", len(chunks), "chunks:", chunks[:18])
 # %% [markdown]
 # ## Step 2: count adjacent pairs, merge the most frequent
 #
-# Each chunk becomes a list of byte values. We count how often each adjacent pair occurs (within chunks), then
-# replace every occurrence of the most frequent pair by a new token id: 256, 257, ... Ties go to the smallest
-# pair, so the result is deterministic.
+# Write the text, after the split, as chunks $w$ with their counts $c(w)$, each chunk a sequence of token ids
+# (its bytes, at first). A merge step counts every adjacent pair inside the chunks,
+#
+# $$n(a, b) = \sum_{w} c(w)\; \big|\{\, i : w_i = a,\ w_{i+1} = b \,\}\big| ,$$
+#
+# takes the most frequent one, $(a^*, b^*) = \arg\max_{(a,b)} n(a, b)$ (ties go to the smallest pair, so the
+# result is deterministic), and gives it the next id: merge $k$ creates token $256 + k$, whose bytes are the
+# bytes of $a^*$ followed by those of $b^*$. Every occurrence of $a^*\,b^*$ is then replaced, left to right, which
+# shortens the text by $n(a^*, b^*)$ tokens (a little less where occurrences overlap, as in `aaa`).
 
 # %%
 def get_stats(words):
@@ -113,8 +127,7 @@ print("most frequent pairs:", [(bytes(p).decode(), n) for p, n in top])
 print(merge([1, 2, 3, 1, 2], (1, 2), 256))
 
 # %% [markdown]
-# Now repeat: merge, recount, merge again. Each merge adds one token to the vocabulary, whose bytes are
-# the concatenation of its two parts.
+# Now repeat: merge, recount, merge again. Each merge adds one token to the vocabulary.
 
 # %%
 num_merges = 40
@@ -157,10 +170,13 @@ print(f"Check passed: the library's {len(lib.merges)} merges equal the hand-buil
 # %% [markdown]
 # ## Exercise 1: encode with the merges
 #
-# Training gave us an ordered list of merges. To **encode** new text, split it into chunks, turn each chunk into
-# bytes, and apply merges in the order they were learned: in each round find the adjacent pair with the
-# *earliest* merge (lowest new id) and merge it; stop when no adjacent pair is a merge. Write
-# `encode_hand(text, merges)`.
+# Training gave us an ordered list of merges. To **encode** new text, the merges are replayed in the order they
+# were learned: split the text into chunks, turn each chunk into bytes, and in each round merge the adjacent pair
+# whose merge came first,
+#
+# $$i^* = \arg\min_i\ \mathrm{rank}(w_i, w_{i+1}), \qquad \mathrm{rank}(a, b) = 256 + k \text{ for merge } k,$$
+#
+# stopping when no adjacent pair is a merge. Write `encode_hand(text, merges)`.
 
 # %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "bpe-encode-hand", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
 def encode_hand(text, merges):
@@ -186,28 +202,39 @@ for sample in [paragraph, "Speak, speak! We are accounted poor citizens.", "naï
 print("encode_hand agrees with the library")
 
 # %% [markdown]
-# ## The whole corpus, fast
+# ## The training split, fast
 #
 # The hand-built loop recounts every pair of every chunk after every merge: fine for a paragraph, hopeless for
-# a megabyte. The library does the same thing cleverly: Tiny Shakespeare has about 300,000 chunks but only about
-# 15,000 *distinct* ones, so each distinct chunk is stored once with its count, and after a merge only the chunks
-# that contained the merged pair are recounted. A heap finds the most frequent pair.
+# a megabyte. The library computes the same merges cleverly. Most chunks repeat (the cell counts them), so each
+# distinct chunk is stored once with its count, and after a merge only the chunks that contained the merged pair
+# are recounted; a heap finds the most frequent pair.
 #
 # Encoding uses the same trick from the other side: the merges are exported to `tiktoken` (OpenAI's Rust BPE)
 # as byte-string ranks. We check that it gives exactly the ids of the pure-Python `encode_slow`.
 
 # %%
+train_chunks = regex.findall(GPT2_SPLIT_PATTERN, train_text)
+print(f"training split: {len(train_text):,} characters, {len(train_chunks):,} chunks, "
+      f"{len(set(train_chunks)):,} of them distinct")
 VOCAB = pick(real=1024, fast=512)
 t0 = time.perf_counter()
-bpe = BPETokenizer.train(text, VOCAB)
-print(f"trained {len(bpe.merges)} merges on {len(text):,} characters in {time.perf_counter() - t0:.1f} s")
+bpe = BPETokenizer.train(train_text, VOCAB)
+print(f"trained {len(bpe.merges)} merges in {time.perf_counter() - t0:.1f} s")
 
 t0 = time.perf_counter(); ids = bpe.encode(text); t_fast = time.perf_counter() - t0
 t0 = time.perf_counter(); ids_slow = bpe.encode_slow(text); t_slow = time.perf_counter() - t0
 assert ids == ids_slow and bpe.decode(ids) == text
-print(f"encode: tiktoken {t_fast:.2f} s, pure Python (with a chunk cache) {t_slow:.2f} s -> identical ids")
-longest = sorted(bpe.vocab[256:], key=len, reverse=True)[:12]
-print("longest tokens:", [t.decode() for t in longest])
+print(f"encode the whole text: tiktoken {t_fast:.2f} s, pure Python (with a chunk cache) {t_slow:.2f} s "
+      "-> identical ids")
+longest = sorted(range(256, len(bpe.vocab)), key=lambda i: len(bpe.vocab[i]), reverse=True)
+print("longest tokens:", [bpe.vocab[i].decode() for i in longest[:12]])
+
+# %% [markdown]
+# Each token is a binary tree of merges, with its bytes as the leaves. Two of the longest tokens (every node
+# shows its text and id; the higher a node, the later its merge):
+
+# %%
+diagrams.bpe_merge_tree(bpe.merges, bpe.vocab, longest[:2])
 
 
 # %% [markdown]
@@ -235,98 +262,234 @@ assert decode_hand(lib.encode("naïve café 🎭"), lib.merges) == "naïve café
 print("decode_hand round-trips")
 
 # %% [markdown]
-# ## Three tokenizers, one sentence
+# ## GPT-2's tokenizer: an independent check of our BPE
 #
-# SentencePiece (used by T5, Llama 1/2 and many others) is another way to learn subword units. It is trained
-# here on the same corpus with settings that make it lossless: no normalization, spaces kept as they are, and
-# byte fallback for characters it has not seen. GPT-2's own tokenizer (through `tiktoken`) joins the
-# comparison when its files can be downloaded or are cached.
+# Our fast and slow encoders share our merges, so their agreement only shows that the two implementations of
+# *encoding* agree. GPT-2's tokenizer was trained by OpenAI, with its own code. It is published as tiktoken
+# *ranks*: a table from each token's bytes to its id. There is no list of merges in it, but the ranks determine
+# one:
+#
+# - the 256 single bytes are ranks 0–255, but not in byte order (rank 0 is `!`: printable characters come
+#   first), so token $i < 256$ is a byte $\pi(i)$ of a permutation $\pi$ that we read off the table;
+# - every longer token of rank $r$ was made by merging two earlier tokens. Running BPE on its own bytes with
+#   only the ranks below $r$ must stop at exactly two pieces: those are its merge.
+#
+# `BPETokenizer.from_tiktoken` does this. If our pure-Python `encode_slow` then reproduces tiktoken's ids on the
+# whole corpus and on awkward text (accents, emoji built from several code points, runs of whitespace), our
+# pre-split and merge loop are GPT-2's. Offline, the ranks come from a local copy of tiktoken's file
+# (`NANOGPT_GPT2_RANKS=/path/to/gpt2.tiktoken`); online, tiktoken downloads it.
 
 # %%
-tokenizers = {"char": get_tokenizer("char", text), "bpe": bpe,
-              "sentencepiece": get_tokenizer("sentencepiece", text, vocab_size=VOCAB)}
 try:
-    tokenizers["gpt2 (tiktoken)"] = get_tokenizer("gpt2")
-except TokenizerFilesMissing as e:
-    print("GPT-2's tokenizer is not available here (offline, no cache); it is left out.\n", str(e)[:160], "...")
+    gpt2 = get_tokenizer("gpt2")
+except TokenizerFilesMissing:
+    gpt2 = None
+    print(f"GPT-2's tokenizer is not available here (offline, no cached copy). Set {GPT2_RANKS_ENV} to a copy of "
+          "tiktoken's r50k_base.tiktoken to include it; until then the cells that need it say so and skip.")
+
+# %%
+if gpt2 is None:
+    print("skipped: GPT-2's tokenizer is not available")
+else:
+    t0 = time.perf_counter()
+    gpt2_bpe = BPETokenizer.from_tiktoken(gpt2.encoding)
+    print(f"recovered {len(gpt2_bpe.merges):,} merges in {time.perf_counter() - t0:.1f} s; "
+          f"tokens 0-7 are the bytes {[t.decode() for t in gpt2_bpe.vocab[:8]]}")
+    awkward = ["naïve café — “quotes”", "🎭👩‍👩‍👧‍👦👍🏽", "  two  spaces\t\ttabs\n\n\n", "I'M, they'll, 'tis",
+               "1,234.56 and 7e-3", "日本語のテキスト", "trailing spaces   "]
+    t0 = time.perf_counter()
+    ours, theirs = gpt2_bpe.encode_slow(text), gpt2.encode(text)
+    print(f"the corpus is {len(theirs):,} GPT-2 tokens; pure-Python BPE {time.perf_counter() - t0:.1f} s")
+    assert ours == theirs and all(gpt2_bpe.encode_slow(s) == gpt2.encode(s) for s in awkward)
+    print("our encode_slow with the recovered merges == tiktoken's GPT-2 ids, on the corpus and on every awkward "
+          "string")
+
+# %% [markdown]
+# Two of GPT-2's tokens as merge trees (they need GPT-2's tokenizer):
+
+# %%
+if gpt2 is None:
+    print("skipped: GPT-2's tokenizer is not available")
+else:
+    display(diagrams.bpe_merge_tree(gpt2_bpe.merges, gpt2_bpe.vocab,
+                                    [gpt2.encode(" Shakespeare")[0], gpt2.encode(" understanding")[0]]))
+
+# %% [markdown]
+# ## Four tokenizers, one sentence
+#
+# SentencePiece (used by T5, Llama 1/2 and many others) is another way to learn subword units. It is trained
+# here on the same training split with settings that make it lossless: no normalization, spaces kept as they
+# are, and byte fallback for characters it has not seen. GPT-2's tokenizer was trained by OpenAI on web text,
+# not on Shakespeare.
+
+# %%
+tokenizers = {"char": get_tokenizer("char", train_text), "bpe": bpe,
+              "sentencepiece": get_tokenizer("sentencepiece", train_text, vocab_size=VOCAB)}
+if gpt2 is not None:
+    tokenizers["gpt2"] = gpt2
 
 sentence = "ROMEO:\nBut, soft! what light through yonder window breaks?"
 for name, tok in tokenizers.items():
     pieces = [tok.decode([i]) for i in tok.encode(sentence)]
-    print(f"{name:>15} ({len(pieces):2} tokens): " + "|".join(p.replace("\n", "⏎") for p in pieces))
+    print(f"{name:>13} ({len(pieces):2} tokens): " + "|".join(p.replace("\n", "⏎") for p in pieces))
+
+# %% [markdown]
+# Compression on the validation text, which none of the tokenizers saw (bytes per token: higher means shorter
+# sequences):
 
 # %%
-n_bytes = len(text.encode("utf-8"))
+val_bytes = len(val_text.encode("utf-8"))
 stats = {}
 for name, tok in tokenizers.items():
-    ids = tok.encode(text)
-    assert tok.decode(ids) == text, f"{name} does not round-trip"
-    stats[name] = {"vocab": tok.vocab_size, "tokens": len(ids), "bytes_per_token": n_bytes / len(ids)}
-rows = ["| tokenizer | vocab size | tokens in corpus | bytes per token |", "|---|---|---|---|"]
+    val_ids = tok.encode(val_text)
+    assert tok.decode(val_ids) == val_text, f"{name} does not round-trip"
+    stats[name] = {"vocab": tok.vocab_size, "tokens": len(val_ids), "bytes_per_token": val_bytes / len(val_ids)}
+rows = ["| tokenizer | vocab size | tokens in val text | bytes per token |", "|---|---|---|---|"]
 rows += [f"| {k} | {v['vocab']:,} | {v['tokens']:,} | {v['bytes_per_token']:.2f} |" for k, v in stats.items()]
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
-# ## Which tokenizer lets a model predict text best?
+# ## Exercise 3: how compression grows with the vocabulary
 #
-# Per-token loss cannot be compared across tokenizers: a BPE token carries more text than a character, so it
-# is naturally harder to predict. The fair unit is the **character**: add up the loss (in nats) over every
-# validation token, convert to bits, and divide by the number of validation characters. That is **bits per
-# character** (lower is better); a model that needs fewer bits per character predicts the text better.
+# **An experiment.** Train `BPETokenizer` on `train_text` for each vocabulary size in `sizes` and measure its
+# bytes per token on `val_text`; plot bytes per token against the vocabulary size (log scale), with GPT-2's
+# tokenizer as one more point if it is available. Interpret: how much does each doubling of the vocabulary buy?
+# Why does GPT-2's much larger vocabulary do only so much better on this text?
 #
-# We train the same small GPT (the `cpu` preset's shape, batch 16) for the same 150 steps on each tokenizer —
-# far from converged, to keep the notebook short — and
-# evaluate every validation token with a sliding window (`nanogpt_lib.evaluate.evaluate_text_ids`). In fast
-# mode the runs are tiny and only the start of the validation split is scored.
+# Hint: the merges of a smaller vocabulary are the first merges of a larger one (training stops earlier), so one
+# training run is enough: `BPETokenizer(big.merges[: size - 257])` is the tokenizer of vocabulary `size`.
+# Set `bytes_per_token` to the list of your measurements, in the order of `sizes`.
+
+# %%
+sizes = [320, 512, 1024, 2048, 4096]
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "bpe-vocab-sweep", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# bytes_per_token: list[float], one per entry of `sizes`
+### BEGIN SOLUTION
+big = BPETokenizer.train(train_text, max(sizes))
+bytes_per_token = [val_bytes / len(BPETokenizer(big.merges[: size - 257]).encode(val_text)) for size in sizes]
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.plot(sizes, bytes_per_token, "o-", label="our BPE (trained on the training split)")
+if gpt2 is not None:
+    ax.plot([gpt2.vocab_size], [stats["gpt2"]["bytes_per_token"]], "s", color="C3", label="GPT-2 (web text)")
+ax.set(xscale="log", xlabel="vocabulary size", ylabel="val bytes per token", title="Compression vs vocabulary")
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+# Interpretation: each doubling adds a similar amount of bytes per token, so the curve is roughly linear in
+# log(vocabulary): every new merge saves less than the one before (merges are learned most frequent first).
+# GPT-2's merges were learned on web text, so many of its tokens are rare in Shakespeare: on this text its
+# huge vocabulary buys little more than the largest vocabulary learned here.
+### END SOLUTION
+
+# %% tags=["self-check"]
+assert len(bytes_per_token) == len(sizes)
+assert all(a < b for a, b in zip(bytes_per_token, bytes_per_token[1:])), "more merges never lengthen the text"
+if VOCAB in sizes:
+    assert abs(bytes_per_token[sizes.index(VOCAB)] - stats["bpe"]["bytes_per_token"]) < 1e-9
+assert abs(bytes_per_token[0] - val_bytes / len(BPETokenizer.train(train_text, sizes[0]).encode(val_text))) < 1e-9
+
+# %% [markdown]
+# ## Which tokenizer lets a model predict text best, for the same compute?
+#
+# Per-token loss cannot be compared across tokenizers: a BPE token carries more text than a character, so it is
+# naturally harder to predict. The fair unit is the **character**. Add up the loss over every validation token,
+# convert nats to bits, and divide by the number of characters those tokens cover:
+#
+# $$\text{bits per character} = \frac{1}{N_{\text{chars}}} \sum_{t} -\log_2 p(x_t \mid x_{<t})
+# = \frac{N_{\text{tokens}}}{N_{\text{chars}}} \cdot \frac{\mathcal{L}_{\text{token}}}{\ln 2},$$
+#
+# where $\mathcal{L}_{\text{token}}$ is the mean loss per token in nats. Lower is better.
+#
+# **Equal compute.** All models have the same shape (the `cpu` preset's blocks) and see the same number of
+# tokens per step, but the output layer grows with the vocabulary. Training costs about 6 FLOPs per weight per
+# token (a multiply-add forward, twice that backward) plus the attention scores, so with $L$ blocks of width
+# $C$, context $T$ and vocabulary $V$
+#
+# $$\text{FLOPs per token} \approx 6\,\big(12 L C^2 + V C\big) + 12\, L\, T\, C .$$
+#
+# We give every model the same FLOP budget, so a model with a bigger vocabulary takes fewer steps. The budget
+# is small, to keep the notebook short: none of these models is converged, and the cell prints how much each
+# was still improving at the end. Each model is scored on the whole validation text (fast mode: its start)
+# with non-overlapping windows (`nanogpt_lib.evaluate.evaluate_text_ids`).
+
+# %%
+def flops_per_token(cfg, vocab_size):
+    """Training FLOPs per token: 6 per weight (forward + backward) of the blocks and the head, plus attention."""
+    C, L, T = cfg.n_embd, cfg.n_layer, cfg.block_size
+    return 6 * (12 * L * C * C + vocab_size * C) + 12 * L * T * C
+
+
+base = notebook_config("cpu", batch_size=16, eval_iters=5, warmup_iters=20, sample_tokens=0)
+budget = pick(real=150, fast=20) * base.tokens_per_step * flops_per_token(base, tokenizers["char"].vocab_size)
+print(f"budget: {budget:.3g} FLOPs; each step is {base.batch_size} x {base.block_size} = {base.tokens_per_step:,} "
+      "tokens")
+for name, tok in tokenizers.items():
+    head_share = 6 * tok.vocab_size * base.n_embd / flops_per_token(base, tok.vocab_size)
+    print(f"{name:>13}: {flops_per_token(base, tok.vocab_size) / 1e6:6.2f} MFLOPs per token, "
+          f"{head_share:4.0%} of them in the output layer")
 
 # %%
 results = {}
 for name in ["char", "bpe", "sentencepiece"]:
     tok = tokenizers[name]
-    corpus = Corpus.from_text(text, tok)
-    cfg = notebook_config("cpu", batch_size=16, max_iters=pick(real=150, fast=30), eval_interval=50, eval_iters=5,
-                          warmup_iters=20)
+    corpus = Corpus(torch.tensor(tok.encode(train_text)), torch.tensor(tok.encode(val_text)), tok)
+    steps = round(budget / (base.tokens_per_step * flops_per_token(base, tok.vocab_size)))
+    cfg = dataclasses.replace(base, max_iters=steps, eval_interval=max(1, steps // 4))
     t0 = time.perf_counter()
     run = train(cfg, corpus, progress=False, verbose=False)
+    seconds = time.perf_counter() - t0
     val = corpus.val[: pick(real=None, fast=1500)]
     ev = evaluate_text_ids(run.model, val, tok, batch_size=16)
-    results[name] = {"val_loss": ev.loss, "bits_per_char": ev.bits_per_char, "seconds": time.perf_counter() - t0,
-                     "history": run.history, "chars_per_step": cfg.tokens_per_step * n_bytes / stats[name]["tokens"]}
-    print(f"{name:>13}: val loss {ev.loss:.3f} nats/token, {ev.bits_per_char:.3f} bits/char "
-          f"({results[name]['seconds']:.0f} s)")
+    h = run.history
+    to_bits = len(corpus.val) / len(val_text) / math.log(2)  # nats per token -> bits per character, on val
+    late = next(i for i, s in enumerate(h.eval_step) if s >= 0.75 * steps)  # the evaluation at ~3/4 of the budget
+    results[name] = {"steps": steps, "seconds": seconds, "loss": ev.loss, "bits_per_char": ev.bits_per_char,
+                     "history": h, "to_bits": to_bits, "late_gain": (h.eval_val_loss[late] - h.eval_val_loss[-1]) * to_bits,
+                     "late_steps": steps - h.eval_step[late],
+                     "chars_per_step": base.tokens_per_step * len(train_text) / len(corpus.train)}
+    r = results[name]
+    print(f"{name:>13}: {steps} steps in {seconds:.0f} s; val {ev.loss:.3f} nats/token = {ev.bits_per_char:.3f} "
+          f"bits/char; still falling by {r['late_gain']:.3f} bits/char over its last {r['late_steps']} steps")
 
 # %%
-rows = ["| tokenizer | vocab | bytes per token | val loss (nats/token) | val bits per char | chars seen per step |",
-        "|---|---|---|---|---|---|"]
+rows = ["| tokenizer | vocab | steps | chars seen per step | val loss (nats/token) | val bits per char | "
+        "bits/char gained in the last quarter |", "|---|---|---|---|---|---|---|"]
 for name, r in results.items():
-    rows.append(f"| {name} | {stats[name]['vocab']:,} | {stats[name]['bytes_per_token']:.2f} | {r['val_loss']:.3f} | "
-                f"{r['bits_per_char']:.3f} | {r['chars_per_step']:,.0f} |")
+    rows.append(f"| {name} | {stats[name]['vocab']:,} | {r['steps']} | {r['chars_per_step']:,.0f} | {r['loss']:.3f} | "
+                f"{r['bits_per_char']:.3f} | {r['late_gain']:.3f} |")
 display(Markdown("\n".join(rows)))
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+axes[0].bar(list(stats), [s["bytes_per_token"] for s in stats.values()], color=[f"C{i}" for i in range(len(stats))])
+axes[0].set(title="Compression (val text)", ylabel="bytes per token (higher = shorter sequences)")
 names = list(results)
-axes[0].bar(names, [stats[n]["bytes_per_token"] for n in names], color=["C0", "C1", "C2"])
-axes[0].set(title="Compression", ylabel="bytes per token (higher = shorter sequences)")
-axes[1].bar(names, [results[n]["bits_per_char"] for n in names], color=["C0", "C1", "C2"])
-axes[1].set(title="Same model, same steps", ylabel="val bits per character (lower = better)")
+axes[1].bar(names, [results[n]["bits_per_char"] for n in names], color=[f"C{i}" for i in range(len(names))])
+axes[1].set(title="Same model, same FLOPs", ylabel="val bits per character (lower = better)")
 for i, n in enumerate(names):
-    h = results[n]["history"]
-    per_char = [loss * stats[n]["tokens"] / len(text) / 0.6931 for loss in h.eval_val_loss]
-    axes[2].plot(h.eval_step, per_char, "o-", color=f"C{i}", label=n)
-axes[2].set(title="Val loss during training", xlabel="step", ylabel="bits per character (approx.)")
+    r = results[n]
+    flops = [s * base.tokens_per_step * flops_per_token(base, stats[n]["vocab"]) for s in r["history"].eval_step]
+    axes[2].plot(flops, [loss * r["to_bits"] for loss in r["history"].eval_val_loss], "o-", color=f"C{i}", label=n)
+axes[2].set(title="Val loss during training", xlabel="training FLOPs", ylabel="bits per character (estimate)")
 axes[2].legend()
 for ax in axes:
     ax.grid(alpha=0.3)
 fig.tight_layout()
 plt.show()
+best = min(results, key=lambda n: results[n]["bits_per_char"])
+print(f"For the same compute, {best} reached the fewest bits per character; per step, the bpe model saw "
+      f"{results['bpe']['chars_per_step'] / results['char']['chars_per_step']:.1f}x as many characters as the "
+      "char model")
 
 # %% [markdown]
-# **Reading the results.** BPE and SentencePiece shrink the sequence about 2.4× for a 1024-token vocabulary, so
-# with the same `block_size` the model sees 2.4× more text in its context and per training step. At the same
-# number of steps that usually shows up as fewer bits per character than the character model. The price is
-# a bigger embedding table and output layer, and rare tokens that are seen only a few times. The curves'
-# per-character scale (right) uses the corpus-wide tokens per character, so it is an approximation; the bar
-# chart is the exact sliding-window number.
+# **Reading the results.** What to look for: with the same `block_size`, a BPE model sees several times more
+# text in its context and per training step than a character model (the last printed line says how many), which
+# usually shows up as fewer bits per character for the same compute. The price is a bigger embedding table and
+# output layer (the FLOPs table above: with GPT-2's vocabulary the output layer would take most of the budget),
+# and rare tokens that are seen only a few times. Since every model was still improving, the ranking says which
+# tokenizer learns faster at this budget, not where each would end. The curves' per-character scale (right)
+# converts each evaluation's estimated loss with the validation text's tokens per character; the bars are the
+# exact sliding-window numbers.
 #
 # From the command line the same tokenizers are one flag away:
 #
@@ -339,6 +502,6 @@ plt.show()
 # %% [markdown]
 # ## What's next
 #
-# In **07 · GPT-2 weights** we use the real GPT-2 tokenizer's big brother: OpenAI's GPT-2 weights. We map the
-# Hugging Face checkpoint into our `GPT` module by module, check the logits match, sample, evaluate with a
-# sliding window, speed up generation with a KV cache, and fine-tune on Shakespeare.
+# In **07 · GPT-2 weights** we load weights in GPT-2's published format into our `GPT`: we map a Hugging Face
+# checkpoint module by module, check the logits match, sample, evaluate with a sliding window, speed up
+# generation with a KV cache, fine-tune, and save back to Hugging Face's format.
