@@ -702,7 +702,8 @@ print(f"loss {clean_loss:.3f}; without layer {layer_to_cut} head {head_to_cut}: 
 fig, ax = plt.subplots(figsize=(1.2 * c.n_head + 2.5, 0.8 * c.n_layer + 1.2))
 im = ax.imshow(ablation, cmap="Reds", vmin=0)
 for (layer, head), rise in np.ndenumerate(ablation.numpy()):
-    ax.text(head, layer, f"{rise:+.3f}", ha="center", va="center", fontsize=9)
+    ax.text(head, layer, f"{rise:+.3f}", ha="center", va="center", fontsize=9,
+            color="white" if rise > 0.6 * ablation.max() else "black")
 ax.set(xlabel="head", ylabel="layer", xticks=range(c.n_head), yticks=range(c.n_layer),
        title=f"rise of the validation loss when one head is zeroed (loss {clean_loss:.3f})")
 ax.title.set_fontsize(9)
@@ -713,8 +714,10 @@ ranking = ablation.flatten().argsort(descending=True)
 for rank in ranking[:3].tolist():
     layer, head = divmod(rank, c.n_head)
     strongest = max(scores, key=lambda name: scores[name][layer, head] / baseline[name])
-    print(f"layer {layer} head {head}: loss +{ablation[layer, head]:.3f}; its most pronounced score: {strongest} "
-          f"({scores[strongest][layer, head]:.2f}, even spread {baseline[strongest]:.2f})")
+    value = scores[strongest][layer, head].item()
+    print(f"layer {layer} head {head}: loss {ablation[layer, head]:+.3f}; " + (
+        f"its score furthest above an even spread: {strongest} ({value:.2f} vs {baseline[strongest]:.2f})"
+        if value > baseline[strongest] else "none of its scores is above an even spread"))
 
 # %% [markdown]
 # Look at how different the heads' costs are: a few carry a lot, others are nearly redundant (another
