@@ -390,7 +390,7 @@ def bpe_merge_tree(merges: Sequence[tuple[int, int]], vocab: Sequence[bytes], to
         return 1 if t < 256 else sum(leaves(c) for c in merges[t - 256])
 
     widths = [leaves(int(t)) for t in token_ids]
-    fig, axes = plt.subplots(1, len(token_ids), figsize=(max(4.0, 1.05 * sum(widths) + 1.2 * len(widths)),
+    fig, axes = plt.subplots(1, len(token_ids), figsize=(max(4.0, 0.8 * sum(widths) + 1.2 * len(widths)),
                                                          0.9 * max(height(int(t)) for t in token_ids) + 2.0),
                              gridspec_kw={"width_ratios": widths}, squeeze=False)
     for ax, token in zip(axes[0], token_ids):
