@@ -248,6 +248,18 @@ for temperature, top_k, top_p in SAMPLING_SETTINGS:
                       top_p=top_p, seed=0))
 
 # %% [markdown]
+# **Try it.** The sampler below has sliders for the temperature, top-k and top-p: it shows the next-character
+# distribution after the prompt before and after the filters, and draws a fresh sample with each change. It
+# needs a live kernel (Jupyter or Colab); a saved notebook and the course website show a picture of its
+# starting state instead.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from nanogpt_lib.widgets import sampler_widget
+
+sampler_widget(gpt, corpus.tokenizer, "ROMEO:\n", max_new_tokens=pick(real=200, fast=50))
+
+# %% [markdown]
 # ## Bigram vs GPT
 #
 # The bigram model of notebook 01, trained by the same loop for the same number of steps on the same
