@@ -147,15 +147,20 @@ def read_timings(path: Path = TIMINGS) -> dict[str, dict]:
     return json.loads(path.read_text())["notebooks"] if path.is_file() else {}
 
 
-def record_timings(measured: dict[str, float], path: Path = TIMINGS) -> None:
-    """Merge full-settings wall times into `timings.json`; notebooks not run this time keep their entries."""
+def record_timings(measured: dict[str, float], loads: dict[str, tuple[float, float]], path: Path = TIMINGS) -> None:
+    """Merge full-settings wall times into `timings.json`; notebooks not run this time keep their entries.
+
+    `loads` holds the machine's 1-minute load average when each notebook started and ended: on a shared
+    machine a time means little without it (2 cores: a load above 2 means other work was competing).
+    """
     import torch
 
     entries = read_timings(path)
     for stem, seconds in measured.items():
         entries[stem] = {"seconds": round(seconds, 1), "date": datetime.date.today().isoformat(),
                          "machine": machine_description(),
-                         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"), "torch": torch.__version__}
+                         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"), "torch": torch.__version__,
+                         "load_average_start_end": [round(v, 2) for v in loads[stem]]}
     data = {"about": "Wall time of one full-settings execution of each notebook by notebooks/build.py, which "
                      "writes this file; quote it, never edit it (see build.py).",
             "notebooks": dict(sorted(entries.items()))}
@@ -172,9 +177,11 @@ def timings_table(entries: dict[str, dict]) -> str:
     """The Markdown table of every recorded notebook and the total, with where and when they were measured."""
     if not entries:
         return "No timings recorded yet: run `python notebooks/build.py` at full settings."
-    rows = ["| notebook | full settings |", "|---|---|"]
-    rows += [f"| {stem} | {format_duration(e['seconds'])} |" for stem, e in entries.items()]
-    rows.append(f"| total | {format_duration(sum(e['seconds'] for e in entries.values()))} |")
+    rows = ["| notebook | full settings | load average (start → end) |", "|---|---|---|"]
+    for stem, e in entries.items():
+        load = e.get("load_average_start_end")
+        rows.append(f"| {stem} | {format_duration(e['seconds'])} | {f'{load[0]} → {load[1]}' if load else 'not recorded'} |")
+    rows.append(f"| total | {format_duration(sum(e['seconds'] for e in entries.values()))} | |")
     setups: dict[str, list[str]] = {}
     for stem, e in entries.items():
         setup = f"{e['machine']}; OMP_NUM_THREADS={e['omp_num_threads']}; torch {e['torch']}; {e['date']}"
@@ -230,11 +237,13 @@ def main(argv: list[str] | None = None) -> None:
     if "NANOGPT_GPT2_RANKS" not in os.environ and SHARED_GPT2_RANKS.is_file():
         os.environ["NANOGPT_GPT2_RANKS"] = str(SHARED_GPT2_RANKS)  # the kernels inherit it
     synced_at = {path: path.with_suffix(".py").stat().st_mtime for path in paths}
-    timings, saved = {}, {}
+    timings, saved, loads = {}, {}, {}
     for path in paths:
         source = path.with_suffix(".py")
         nb = nbformat.read(path, as_version=4)
+        load_start = os.getloadavg()[0]
         timings[path.stem] = execute(nb, path)
+        loads[path.stem] = (load_start, os.getloadavg()[0])
         print(f"{path.stem}: {timings[path.stem]:.0f} s", flush=True)
         if source.stat().st_mtime != synced_at[path]:  # saving older cells would let the next sync undo the edit
             print(f"  {source.name} changed while it ran: outputs not saved, run it again", flush=True)
@@ -244,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         saved[path.stem] = timings[path.stem]
     print(f"total: {sum(timings.values()):.0f} s")
     if saved and not is_fast():  # only the times of committed full-settings outputs are worth quoting
-        record_timings(saved)
+        record_timings(saved, loads)
         print(f"recorded in {TIMINGS.relative_to(HERE.parent)}")
 
 
