@@ -106,7 +106,10 @@ def test_record_timings_merges(tmp_path):
     path = tmp_path / "timings.json"
     path.write_text(json.dumps({"notebooks": {"00_a": {"seconds": 5.0, "date": "2026-01-01", "machine": "m",
                                                         "omp_num_threads": "1", "torch": "t"}}}))
-    build.record_timings({"01_b": 12.34}, path)
+    build.record_timings({"01_b": 12.34}, {"01_b": (0.51, 2.349)}, path)
     entries = build.read_timings(path)
     assert list(entries) == ["00_a", "01_b"] and entries["01_b"]["seconds"] == 12.3
     assert entries["00_a"]["seconds"] == 5.0 and entries["01_b"]["machine"]
+    assert entries["01_b"]["load_average_start_end"] == [0.51, 2.35]
+    table = build.timings_table(entries)
+    assert "| 01_b | 12 s | 0.51 → 2.35 |" in table and "| 00_a | 5 s | not recorded |" in table
