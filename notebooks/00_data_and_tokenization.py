@@ -68,7 +68,8 @@ print(vocab_size)
 print(repr("".join(chars)))
 
 # %% [markdown]
-# A few characters do most of the work. Here are the most frequent ones:
+# A few characters do most of the work. Here are the most frequent ones (the tallest bar, whose label is
+# blank, is the space; `\n` is the newline):
 
 # %%
 from collections import Counter
@@ -329,8 +330,9 @@ assert seen[-1] < seen[1]
 # What to look for: the first curve falls with every character of context: the more you know, the less
 # uncertain the next character. But look at the second curve before you celebrate. The counts for long
 # contexts are counts of contexts that occur only a handful of times, so they partly *memorise* the training
-# text; and a growing share of the validation contexts never occurs in training at all, where a table of
-# counts has nothing to say. A model must *generalise* from the contexts it has seen to similar ones it has
+# text; and a growing share of the validation contexts never occurs in training at all (at $k = 8$, about
+# half of them), where a table of counts has nothing to say. A model must *generalise* from the contexts
+# it has seen to similar ones it has
 # not: that is what the learned vectors and attention of the next notebooks are for.
 #
 # ## What's next
