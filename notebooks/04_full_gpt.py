@@ -129,7 +129,7 @@ class GPT(nn.Module):
 # ($4C \times C$), that is $12C^2$, plus the weights of its two LayerNorms ($2C$). With the final LayerNorm
 # and the tied embedding:
 #
-# $$N \;=\; \underbrace{V C}_{W_E\ (= \text{lm\_head})} \;+\; \underbrace{T C}_{W_P}
+# $$N \;=\; \underbrace{V C}_{W_E\ (= \mathtt{lm\_head})} \;+\; \underbrace{T C}_{W_P}
 # \;+\; L\,\big(12 C^2 + 2C\big) \;+\; \underbrace{C}_{\mathrm{LN}_f}.$$
 #
 # The blocks grow with $C^2$, the embedding with $V C$: with our 65 characters the blocks hold almost
@@ -171,7 +171,8 @@ print(f"the formula: {V * C:,} + {T * C:,} + {L} x {12 * C * C + 2 * C:,} + {C} 
 #
 # `notebook_config("cpu", ...)` is the `cpu` preset with our overrides (in the test suite's fast mode it
 # becomes the seconds-long `tiny` preset). We train far fewer steps than the preset, with half its context,
-# which costs some quality: `nanogpt train --preset cpu` on the command line goes the whole way. The cell
+# so the GPT is still improving when we stop (the comparison with the bigram model below shows by how much):
+# `nanogpt train --preset cpu` on the command line goes the whole way. The cell
 # prints how long our run took. `train` builds the library's `GPT`, which the Check below proves identical
 # to ours.
 
@@ -248,6 +249,10 @@ for temperature, top_k, top_p in SAMPLING_SETTINGS:
                       top_p=top_p, seed=0))
 
 # %% [markdown]
+# Read the lines against the distributions above: at temperature 0.5 common words repeat ("the" again and
+# again); at 1.5 the flattened distribution lets rare characters through, with capitals inside words and
+# invented names ("LEEDWJD SIO"); top-k 5 and top-p 0.9 cut that tail at temperature 1.
+#
 # **Try it.** The sampler below has sliders for the temperature, top-k and top-p: it shows the next-character
 # distribution after the prompt before and after the filters, and draws a fresh sample with each change. It
 # needs a live kernel (Jupyter or Colab); a saved notebook and the course website show a picture of its
@@ -278,14 +283,16 @@ print(f"over its last {cfg.eval_interval} steps the GPT's val loss "
       f"{'still fell' if gpt_gain > 0.01 else 'barely moved'} ({gpt_gain:+.3f} nats)")
 
 # %% [markdown]
-# What to look for: the bigram model can only use the current character, so its loss levels off early
-# (notebook 01 trains it to the end); the GPT reads up to `block_size` characters of context and ends well
-# below it. The last line says whether the GPT was still improving when we stopped.
+# What to look for: the bigram model can only use the current character, so its loss flattens out near 2.6
+# (2.644 to 2.622 over the last 100 steps; notebook 01 trains it to the end); the GPT reads up to
+# `block_size` characters of context and ends well below it, at 2.004. The last line says the GPT was still
+# improving when we stopped: its val loss fell 0.036 nats in those 100 steps.
 #
 # ## Check
 #
 # Our `GPT` and `nanogpt_lib.GPT` are the same network: same parameter names and count, and with the same
-# weights the same logits and loss.
+# weights the same logits and loss. Then: an untrained model's loss is close to $\ln V$, the parameter
+# formula holds for a second shape, the trained GPT beats the bigram model, and temperature 0 is greedy.
 
 # %%
 config = GPTConfig(vocab_size=corpus.vocab_size, block_size=32, n_layer=2, n_head=4, n_embd=64, bias=False)
@@ -405,10 +412,13 @@ ax2.set(xlabel="tokens top-p 0.9 keeps", ylabel="positions", title="How often ea
 for ax in (ax1, ax2):
     ax.grid(alpha=0.3)
 plt.show()
-# Interpretation: the nucleus grows with the entropy. Inside a word, or after a newline that must start a name,
-# the model is sure and top-p keeps one or a few characters, fewer than top-k's fixed 5, so it cannot pick a
-# wrong letter; at the start of a word or a line many continuations are plausible and top-p keeps many, where
-# top-k would cut off good candidates. Top-p adapts to the model's uncertainty; top-k does not.
+# Interpretation: the nucleus grows with the entropy, from 1 token below about 0.7 bits to about 30 near 5 bits.
+# Where the model is sure (typically inside a word, where the next letter is nearly determined) top-p keeps
+# one or a few characters, fewer than top-k's fixed 5, so it rarely picks a wrong letter; but after this short
+# training such positions are the minority: the histogram shows most positions keep more than 5. Where many
+# continuations are plausible (at the start of a word or a line: after "ROMEO:\n" top-p kept 16 characters)
+# top-p keeps many, where top-k with k = 5 would cut off good candidates. Top-p adapts to the model's
+# uncertainty; top-k does not.
 ### END SOLUTION
 
 
