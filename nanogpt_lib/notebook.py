@@ -45,10 +45,17 @@ def notebook_config(preset: str = "cpu", **overrides) -> TrainConfig:
     return get_config("tiny", **keep)
 
 
-def colab_url(notebook: str) -> str:
-    """The "Open in Colab" link of `notebook` (a file name in `notebooks/`), derived from `REPO_URL`."""
+def colab_url(notebook: str, edition: str = "student") -> str:
+    """The "Open in Colab" link of `notebook` (a file name), derived from `REPO_URL`.
+
+    The student edition (`student/`, solutions replaced by stubs; `nanogpt course student-edition`) is what
+    the badges open; the teacher edition (`notebooks/`, with solutions) is the link beside it.
+    """
+    if edition not in ("student", "teacher"):
+        raise ValueError(f"edition must be 'student' or 'teacher', got {edition!r}")
     owner_repo = REPO_URL.removeprefix("https://github.com/").removesuffix(".git").strip("/")
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{notebook}"
+    folder = "student" if edition == "student" else "notebooks"
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/main/{folder}/{notebook}"
 
 
 def setup(seed: int = 1337, dpi: int = 80) -> None:
