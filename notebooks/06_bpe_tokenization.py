@@ -410,7 +410,7 @@ assert abs(bytes_per_token[0] - val_bytes / len(BPETokenizer.train(train_text, s
 #
 # We give every model the same FLOP budget, so a model with a bigger vocabulary takes fewer steps. The budget
 # is small, to keep the notebook short: none of these models is converged, and the cell prints how much each
-# was still improving at the end. Each model is scored on the whole validation text (fast mode: its start)
+# one's val loss fell between the evaluation nearest 3/4 of its budget and the last one. Each model is scored on the whole validation text (fast mode: its start)
 # with non-overlapping windows (`nanogpt_lib.evaluate.evaluate_text_ids`).
 
 # %%
@@ -486,10 +486,14 @@ print(f"For the same compute, {best} reached the fewest bits per character; per 
 # text in its context and per training step than a character model (the last printed line says how many), which
 # usually shows up as fewer bits per character for the same compute. The price is a bigger embedding table and
 # output layer (the FLOPs table above: with GPT-2's vocabulary the output layer would take most of the budget),
-# and rare tokens that are seen only a few times. Since every model was still improving, the ranking says which
-# tokenizer learns faster at this budget, not where each would end. The curves' per-character scale (right)
-# converts each evaluation's estimated loss with the validation text's tokens per character; the bars are the
-# exact sliding-window numbers.
+# and rare tokens that are seen only a few times. The two subword models were still improving at the end
+# (the table's last column); for the char model that column covers only its last couple of steps (its
+# evaluations fall at steps 37, 74, 111, 148 and the end), so it says little, but its curve (right) was
+# still falling too. The ranking therefore says which tokenizer learns faster at this budget, not where each
+# would end; and bpe and sentencepiece finish within a few thousandths of a bit per character of each other,
+# too close to rank from one run each. The curves' per-character scale (right) converts each evaluation's
+# estimated loss with the validation text's tokens per character; the bars are the exact numbers over the
+# validation text, with non-overlapping windows.
 #
 # From the command line the same tokenizers are one flag away:
 #
