@@ -60,6 +60,7 @@ def step_times(preset: str, variants: dict[str, dict], steps: int, warmup: int =
             if i >= warmup:
                 times[name].append(time.perf_counter() - t)
     return {name: {"ms_median": round(1000 * statistics.median(t), 2), "ms_min": round(1000 * min(t), 2),
+                   "ms_q1": round(1000 * statistics.quantiles(t, n=4)[0], 2),
                    "tokens_per_step": runs[name][0].tokens_per_step} for name, t in times.items()}
 
 
