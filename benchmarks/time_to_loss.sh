@@ -3,6 +3,7 @@
 # documented CPU recipe (its README, "I only have a MacBook"), each from process start, start-up included.
 #
 #   benchmarks/time_to_loss.sh /path/to/nanoGPT [repeats] [out_dir]
+#   MODERN_STOP=3000 CPU_STOP=1000 benchmarks/time_to_loss.sh ...   # shorter: end runs early (same times)
 #
 # Run it on an otherwise idle machine (check `uptime` before and after; the script records both). Rounds
 # alternate the three commands, so slow phases of the machine hit all of them alike. Results:
@@ -35,12 +36,14 @@ NANOGPT_CMD=(python train.py config/train_shakespeare_char.py --device=cpu --com
   echo "nanoGPT commit: $(git -C "$NANOGPT" rev-parse HEAD 2>/dev/null || echo unknown)"; } > "$OUT/summary.txt"
 
 for r in $(seq 1 "$REPEATS"); do
-  # The modern preset as it is: its own evaluation schedule is what a user gets.
+  # The modern preset as it is: its own evaluation schedule is what a user gets (MODERN_STOP, if set, ends
+  # each run after that many steps on the whole run's schedule: the same times, sooner).
   nanogpt bench time-to-loss --preset modern --target 1.89 --target 1.7 --target 1.6 --target 1.5 --repeats 1 \
-    --json "$OUT/modern_r$r.json" >/dev/null
+    ${MODERN_STOP:+--stop-after "$MODERN_STOP"} --json "$OUT/modern_r$r.json" >/dev/null
   # The cpu preset evaluates every 250 steps; every 50 resolves its 1.89 crossing (as measured in issue 13).
+  # CPU_STOP likewise (e.g. 1000: its 1.89 and 1.7 crossings come well before).
   nanogpt bench time-to-loss --preset cpu --target 1.89 --target 1.7 --target 1.6 --target 1.5 --repeats 1 \
-    --eval-interval 50 --json "$OUT/cpu_r$r.json" >/dev/null
+    --eval-interval 50 ${CPU_STOP:+--stop-after "$CPU_STOP"} --json "$OUT/cpu_r$r.json" >/dev/null
   python "$ROOT/benchmarks/time_command.py" --label nanoGPT --target 1.89 --cwd "$NANOGPT" -- "${NANOGPT_CMD[@]}" \
     > "$OUT/nanogpt_r$r.json"
 done

@@ -316,7 +316,6 @@ def gpt_architecture(B: int, T: int, vocab_size: int, n_layer: int, n_head: int,
     _box(ax, x, 5.3, 3.9, 0.55, f"x + mlp(LN(x)):  hidden ({B}, {T}, {4 * C})", CONTEXT, fontsize=8.5)
     # the parameters beside the flow
     px = 8.4
-    ax.text(px, 11.9, "parameters", ha="center", fontsize=10, weight="bold")
     _box(ax, px, 2.6, 2.6, 0.7, f"wte = Wₑ: ({V}, {C})", TARGET, fontsize=9)
     _box(ax, px, 1.6, 2.6, 0.7, f"wpe: ({T}, {C})", NEUTRAL, fontsize=9)
     _box(ax, px, 5.2, 3.0, 1.3, f"per block:\nqkv ({C}, {3 * C}), proj ({C}, {C})\n"

@@ -68,8 +68,8 @@ print(vocab_size)
 print(repr("".join(chars)))
 
 # %% [markdown]
-# A few characters do most of the work. Here are the most frequent ones (the tallest bar, whose label is
-# blank, is the space; `\n` is the newline):
+# A few characters do most of the work. Here are the most frequent ones (`␣` is the space, `\n` the
+# newline):
 
 # %%
 from collections import Counter
@@ -78,7 +78,8 @@ import matplotlib.pyplot as plt
 
 top = Counter(text).most_common(30)
 fig, ax = plt.subplots(figsize=(10, 2.8))
-ax.bar([repr(c)[1:-1] for c, _ in top], [n for _, n in top], color="tab:blue")
+label = {" ": "␣", "\n": "\\n"}  # characters that would otherwise print as blank labels
+ax.bar([label.get(c, c) for c, _ in top], [n for _, n in top], color="tab:blue")
 ax.set(title="The 30 most frequent characters", ylabel="count")
 plt.show()
 

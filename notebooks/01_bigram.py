@@ -236,18 +236,23 @@ print(f"before: {init_losses}\nafter:  {evaluate(model)}")
 # Row $i$ of the trained table, after a softmax, is the model's distribution of the character after
 # character $i$. Here are the rows and columns of a few characters (the full table is $65 \times 65$). What
 # to look for after a full run: the row of `q` is a single dark cell (guess which before you read the
-# printed lines); the rows of `.`
+# next cell); the rows of `.`
 # and `,` put nearly all their weight on the space and newline columns; letters that often end a word give
 # the space column a large share; the row of the space spreads its weight over letters that start words.
 # (After the short fast-mode run the table is still mostly noise.)
 
 # %%
 probs_learned = F.softmax(model.token_embedding_table.weight.detach(), dim=-1)
+diagrams.bigram_table(probs_learned, corpus.tokenizer.chars, show="\n .,aeiouhnrstmqw",
+                      title="P(next | current), learned")
+
+# %% [markdown]
+# The most likely next character after a few of them, read from the same table:
+
+# %%
 for ch in "q.ht":
     p_next, i_next = probs_learned[encode(ch)[0]].max(dim=0)
     print(f"after {ch!r} the most likely next character is {decode([i_next])!r} (p = {p_next:.2f})")
-diagrams.bigram_table(probs_learned, corpus.tokenizer.chars, show="\n .,aeiouhnrstmqw",
-                      title="P(next | current), learned")
 
 # %% [markdown]
 # Now the samples have the *shape* of Shakespeare (names, line breaks, short words) but no sense: each

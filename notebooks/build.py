@@ -109,12 +109,30 @@ def flatten_progress_widgets(nb) -> None:
                 del output.data["application/vnd.jupyter.widget-view+json"]
 
 
+def print_slowest_cells(nb, count: int = 3) -> None:
+    """Print the `count` slowest code cells (the places to trim when a notebook runs too long).
+
+    nbclient records when each cell started and finished in its metadata; that record is removed here so that
+    the committed notebook does not change with every run.
+    """
+    took = []
+    for number, cell in enumerate(nb.cells):
+        stamps = cell.metadata.pop("execution", {})
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            begin, end = (datetime.datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            took.append(((end - begin).total_seconds(), number, cell.source.splitlines()[0] if cell.source else ""))
+    for seconds, number, first_line in sorted(took, reverse=True)[:count]:
+        print(f"  cell {number}: {seconds:.0f} s  {first_line[:70]}", flush=True)
+
+
 def execute(nb, path: Path) -> float:
     """Run `nb` in a fresh kernel in the notebooks folder; return the wall time in seconds."""
     from nbclient import NotebookClient
 
     start = time.time()
     NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    print_slowest_cells(nb)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             if output.output_type == "stream":
@@ -237,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     if "NANOGPT_GPT2_RANKS" not in os.environ and SHARED_GPT2_RANKS.is_file():
         os.environ["NANOGPT_GPT2_RANKS"] = str(SHARED_GPT2_RANKS)  # the kernels inherit it
     synced_at = {path: path.with_suffix(".py").stat().st_mtime for path in paths}
-    timings, saved, loads = {}, {}, {}
+    timings, loads = {}, {}
     for path in paths:
         source = path.with_suffix(".py")
         nb = nbformat.read(path, as_version=4)
@@ -250,11 +268,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         nbformat.write(nb, path)
         os.utime(source)  # the text file stays the newer one, as `jupytext --sync` leaves it
-        saved[path.stem] = timings[path.stem]
+        if not is_fast():  # only the times of committed full-settings outputs are worth quoting
+            record_timings({path.stem: timings[path.stem]}, loads)  # at once: a stopped build keeps what it measured
+            print(f"  recorded in {TIMINGS.relative_to(HERE.parent)}", flush=True)
     print(f"total: {sum(timings.values()):.0f} s")
-    if saved and not is_fast():  # only the times of committed full-settings outputs are worth quoting
-        record_timings(saved, loads)
-        print(f"recorded in {TIMINGS.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":

@@ -72,4 +72,7 @@ def main_with_fault(fault: str, n: int, argv: list[str]) -> int:
 if __name__ == "__main__":
     fault, n, sep, *rest = sys.argv[1:]
     assert sep == "--"
+    # Ctrl-C as in a terminal: a test runner's worker process may ignore SIGINT (pytest-xdist's do), and a
+    # child inherits that, so Python would not turn it into KeyboardInterrupt here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main_with_fault(fault, int(n), rest))

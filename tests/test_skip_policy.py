@@ -64,8 +64,9 @@ def test_skips():
 """
 
 
-def run_pytest(tmp_path: Path, source: str, ci: str | None, extra: str | None = None) -> subprocess.CompletedProcess:
-    """pytest -q -ra on `source` (and `extra`, another test file) with the project's conftest.py, CI=`ci`."""
+def run_pytest(tmp_path: Path, source: str, ci: str | None, extra: str | None = None,
+               args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """pytest -q -ra `args` on `source` (and `extra`, another test file) with the project's conftest.py, CI=`ci`."""
     shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n")
     (tmp_path / "test_case.py").write_text(source)
@@ -75,7 +76,7 @@ def run_pytest(tmp_path: Path, source: str, ci: str | None, extra: str | None = 
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # nbval & co. are not needed here: a faster start
     if ci is not None:
         env["CI"] = ci
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider"],
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -115,6 +116,57 @@ def test_a_module_skipped_at_import_fails_the_run_under_ci(tmp_path):
     done = run_pytest(tmp_path, MODULE_IMPORTORSKIP, ci="1", extra="def test_runs():\n    assert True\n")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "a_module_that_is_not_installed_anywhere" in done.stdout and "CI skip policy: FAILED" in done.stdout
+
+
+def parallel_options() -> tuple[str, ...]:
+    """The options of CI's test command that spread the tests over worker processes (pytest-xdist)."""
+    options = ci_test_command().split()[3:]
+    return ("-p", "xdist", *(o for o in options if o not in ("-q", "-ra")))
+
+
+@pytest.mark.parametrize("source, extra", [(UNMARKED_SKIP, None),
+                                           (MODULE_IMPORTORSKIP, "def test_runs():\n    assert True\n")])
+def test_skips_in_worker_processes_fail_the_run_under_ci(tmp_path, source, extra):
+    assert "-n" in parallel_options(), "CI runs the tests in worker processes: keep this test in step"
+    done = run_pytest(tmp_path, source, ci="1", extra=extra, args=parallel_options())
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "CI skip policy: FAILED" in done.stdout
+
+
+RECORD_WORKER = """
+import os
+import pathlib
+
+
+def record():
+    with open(pathlib.Path(__file__).with_suffix(".workers"), "a") as f:
+        f.write(os.environ.get("PYTEST_XDIST_WORKER", "none") + "\\n")
+
+
+def test_a():
+    record()
+
+
+def test_b():
+    record()
+
+
+def test_c():
+    record()
+
+
+def test_d():
+    record()
+"""
+
+
+def test_each_test_file_stays_on_one_worker(tmp_path):
+    """nbval's cells share one kernel, so CI's workers must never split a file (conftest.py's groups)."""
+    done = run_pytest(tmp_path, RECORD_WORKER, ci="1", extra=RECORD_WORKER, args=parallel_options())
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("test_case.workers", "test_extra.workers"):
+        workers = (tmp_path / name).read_text().split()
+        assert len(workers) == 4 and len(set(workers)) == 1 and workers[0].startswith("gw"), (name, workers)
 
 
 def test_failures_keep_their_exit_status(tmp_path):

@@ -30,3 +30,12 @@ def test_time_to_loss_options_and_refusals():
     assert args.target == [1.89, 1.7] and args.repeats == 5 and args.set == ["n_layer=1"]
     with pytest.raises(ValueError, match="unknown config field"):  # before any process is started
         bench_time_to_loss("tiny", [2.0], repeats=1, n_layers=1)
+    with pytest.raises(ValueError, match="not before the run's end"):
+        bench_time_to_loss("tiny", [2.0], repeats=1, stop_after=40)
+
+
+def test_stop_after_keeps_the_whole_runs_schedule():
+    r = bench_time_to_loss("tiny", [0.1], repeats=1, eval_interval=5, stop_after=10)
+    assert r["runs"][0]["steps"] == 10 and r["max_iters"] == 10
+    assert r["overrides"]["lr_decay_iters"] == 40  # the tiny preset's max_iters: its schedule, cut short
+    assert r["command"].endswith("--max_iters 10 --lr_decay_iters 40")

@@ -113,3 +113,15 @@ def test_record_timings_merges(tmp_path):
     assert entries["01_b"]["load_average_start_end"] == [0.51, 2.35]
     table = build.timings_table(entries)
     assert "| 01_b | 12 s | 0.51 → 2.35 |" in table and "| 00_a | 5 s | not recorded |" in table
+
+
+def test_slowest_cells_are_printed_and_their_timestamps_removed(capsys):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"step_{i}()") for i in range(4)])
+    for cell, seconds in zip(nb.cells, (3, 40, 0, 12)):
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-11-29T01:00:00.000000Z",
+                                      "shell.execute_reply": f"2026-11-29T01:00:{seconds:02d}.500000Z"}
+    build.print_slowest_cells(nb, count=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines] == [["cell", "1:", "40"], ["cell", "3:", "12"]]
+    assert "step_1()" in lines[0]
+    assert all("execution" not in cell.metadata for cell in nb.cells)  # committed notebooks stay unchanged

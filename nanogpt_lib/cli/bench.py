@@ -395,15 +395,22 @@ def _spread(values: list[float]) -> dict | None:
 
 
 def bench_time_to_loss(preset: str, targets: list[float], repeats: int = 3, eval_interval: int | None = None,
-                       **overrides) -> dict:
+                       stop_after: int | None = None, **overrides) -> dict:
     """Run `nanogpt train --preset P` `repeats` times, each in a fresh process into a temporary folder, and
     report the seconds (from process start), steps and tokens until the val loss first reaches each target.
 
     The crossing is only seen at evaluations: `eval_interval` overrides the preset's to resolve it finer
-    (evaluations take time too, and are counted; each run's breakdown says how much).
+    (evaluations take time too, and are counted; each run's breakdown says how much). `stop_after` ends each
+    run after that many steps on the learning-rate schedule of the whole run (`lr_decay_iters` pinned to it),
+    so every step until then is the full run's: a target reached by then is reached at the same time.
     """
     if eval_interval:
         overrides["eval_interval"] = eval_interval
+    if stop_after:
+        whole = get_config(preset, **overrides)
+        if stop_after >= whole.max_iters:
+            raise ValueError(f"--stop-after {stop_after} is not before the run's end (max_iters {whole.max_iters})")
+        overrides.update(max_iters=stop_after, lr_decay_iters=whole.lr_decay_iters or whole.max_iters)
     cfg = get_config(preset, **overrides)  # refuses bad overrides here, not in the child
     runs = []
     for _ in range(repeats):
@@ -437,7 +444,10 @@ def add_time_to_loss_parser(kinds: argparse._SubParsersAction) -> None:
                    help="val loss to reach; repeat for several (--target 1.89 --target 1.70)")
     t.add_argument("--repeats", type=int, default=3, help="fresh training processes, one after another (default 3)")
     t.add_argument("--eval-interval", type=int, default=None, help="evaluate this often (default: the preset's)")
+    t.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
+                   help="end each run after STEPS steps, on the whole run's learning-rate schedule (saves time "
+                        "when the targets come early; the steps until then are the whole run's)")
     t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more config overrides")
     t.add_argument("--json", default=None, help="also write the result to this file")
     t.set_defaults(bench_func=lambda a: _write(bench_time_to_loss(
-        a.preset, a.target, a.repeats, a.eval_interval, **parse_overrides(a.set)), a.json))
+        a.preset, a.target, a.repeats, a.eval_interval, a.stop_after, **parse_overrides(a.set)), a.json))

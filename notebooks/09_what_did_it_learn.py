@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/notebooks/09_what_did_it_learn.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/student/09_what_did_it_learn.ipynb) (student edition: the exercises to fill in) · [teacher edition, with solutions](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/notebooks/09_what_did_it_learn.ipynb)
 #
 # # 09 · What did it learn?
 #
@@ -507,8 +507,9 @@ for name, (loss_first, loss_second) in ablated.items():
 
 # %% [markdown]
 # Compare the rows with the first one. Zeroing *one* head may cost little when other heads of the same
-# layer do the same job (the scores above show how many do); zeroing a whole layer removes half of the
-# circuit, and the second copy becomes as unpredictable as the first.
+# layer do the same job (the scores above show how many do), or a lot when one head does most of it;
+# zeroing a whole layer removes half of the circuit, and the second copy loses most of its advantage: its
+# loss comes back up close to the first copy's (how close, the rows say).
 
 # %% [markdown]
 # ## The logit lens

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/notebooks/08_modern_gpt.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/student/08_modern_gpt.ipynb) (student edition: the exercises to fill in) · [teacher edition, with solutions](https://colab.research.google.com/github/nanogpt-notebooks/nanogpt-notebooks/blob/main/notebooks/08_modern_gpt.ipynb)
 #
 # # 08 · A modern GPT, fast
 #
@@ -332,8 +332,10 @@ print(f"the gradient's largest singular value is {sv_grad.max() / sv_grad.median
 # ## 7. The ablation: what helps here?
 #
 # Now every change in a training run. The baseline is GPT-2 as in notebook 04 (learned positions,
-# LayerNorm, GELU, tied embeddings, AdamW), with the shape and schedule of the `modern` preset; each row adds
-# one change to it, and the last row is the `modern` preset itself. Every variant trains with
+# LayerNorm, GELU, tied embeddings, AdamW), with the model shape and schedule of the `modern` preset; each
+# row adds one change to it, and the last row is the `modern` preset itself. To keep the notebook within
+# minutes every run reads a 64-character context (the preset reads 128) for 200 steps, so the losses stay
+# above what the preset reaches (its own times are measured by the benchmark at the end). Every variant trains with
 # several seeds, and we record the **wall-clock time** of every evaluation: what we want is a lower loss
 # sooner, and a change that makes each step slower pays for it here. All runs in this cell run one after
 # another in this process, on this machine; if the machine is busy with other work the times get noisier,
@@ -353,9 +355,9 @@ VARIANTS = {
     "+ Muon": {**GPT2, "optimizer": "muon"},
     "modern preset": MODERN,
 }
-SEEDS = (1, 2, 3)
-RUN = dict(max_iters=200, eval_interval=25, eval_iters=8, log_interval=25)  # fast mode: the tiny preset's own
-TARGETS = pick(real=(2.2, 2.0, 1.89), fast=(3.6, 3.4, 3.3))
+SEEDS = pick(real=(1, 2, 3), fast=(1, 2))  # fast mode (the test suite): two are enough to run the code
+RUN = dict(block_size=64, max_iters=200, eval_interval=25, eval_iters=8, log_interval=25)  # fast: tiny's own
+TARGETS = pick(real=(2.3, 2.2, 2.1), fast=(3.6, 3.4, 3.3))
 
 
 def timed_run(settings: dict, seed: int) -> dict:
