@@ -623,8 +623,15 @@ sweep = muon_lr_sweep(muon_lrs)
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(list(sweep), list(sweep.values()), "o-")
 ax.set(xscale="log", xlabel="muon_lr", ylabel="final val loss", title="Muon's learning rate")
+ax.set_xticks(list(sweep), [f"{lr:g}" for lr in sweep])
+ax.minorticks_off()  # only the three rates we tried, so the labels cannot overlap
 ax.grid(alpha=0.3)
 plt.show()
+best = min(sweep, key=sweep.get)
+print(f"lowest final val loss at muon_lr = {best:g}; the preset uses {PRESETS['modern']['muon_lr']:g}")
+# Interpretation: read the printed line and the curve. Here the preset's rate gave the lowest loss of the
+# three after 100 steps; a rate 4x higher still trains but ends higher (too large steps), and 4x lower is
+# slower. Three points and one seed each cannot locate the optimum more finely than that.
 ### END SOLUTION
 
 
