@@ -291,9 +291,10 @@ print(f"tied {tied.num_params():,} parameters, untied {untied.num_params():,} (+
 #
 # In terms of the SVD each step maps every singular value $\sigma \mapsto a\sigma + b\sigma^3 + c\sigma^5$ and
 # leaves $U$ and $V$ alone. Those coefficients, tuned for modded-nanogpt, push small $\sigma$ up as fast as
-# possible: after five steps most $\sigma$ lie within about $[0.7, 1.2]$ — not exactly 1, which in
-# modded-nanogpt's experiments did not hurt — and only directions the gradient barely contains stay small. Muon is only for the 2-D matrices inside the blocks: embeddings, the head and the gains
-# keep AdamW (`make_muon` builds both into one optimizer).
+# possible: after five steps most $\sigma$ lie in a band around 1 (the cell below counts how many, for a real
+# gradient) — not exactly 1, which in modded-nanogpt's experiments did not hurt — and only directions the
+# gradient barely contains stay small. Muon is only for the 2-D matrices inside the blocks: embeddings, the
+# head and the gains keep AdamW (`make_muon` builds both into one optimizer).
 
 # %%
 def newton_schulz(G: torch.Tensor, steps: int = 5) -> torch.Tensor:
