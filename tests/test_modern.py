@@ -139,14 +139,32 @@ def test_cached_equals_uncached_with_every_modern_piece(prompt_len, new_tokens):
     assert torch.equal(cached, model.generate(prompt, new_tokens, temperature=0, use_cache=False))
 
 
+
+def test_relu_squared_backward_is_autograds_bit_for_bit():
+    x = torch.cat([torch.randn(3, 64), torch.zeros(1, 64), -torch.rand(1, 64)])  # zeros and negatives too
+    grad = torch.randn_like(x)
+    mine, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ReLUSquared()(mine).backward(grad)
+    F.relu(ref).square().backward(grad)
+    assert torch.equal(mine.grad, ref.grad) and mine.grad[3:].abs().sum() == 0
+    assert torch.autograd.gradcheck(ReLUSquared(), (torch.randn(4, 8, dtype=torch.float64, requires_grad=True),))
+
 def test_newton_schulz_orthogonalises():
     G = torch.randn(96, 32) @ torch.diag(torch.logspace(-1, 1, 32))  # tall, singular values spanning ~100x
     X = newton_schulz(G)
     sv = torch.linalg.svdvals(X)
-    assert sv.min() > 0.6 and sv.max() < 1.25, sv  # all near 1: the tuned iteration ends in about [0.7, 1.2]
+    assert sv.min() > 0.6 and sv.max() < 1.25, sv  # all near 1, not at 1: the tuned iteration ends in a band
     U, _, Vh = torch.linalg.svd(G, full_matrices=False)
     assert F.cosine_similarity(X.flatten(), (U @ Vh).flatten(), dim=0) > 0.95
 
+
+
+def test_newton_schulz_of_a_stack_is_each_matrix_alone():
+    stack = torch.randn(3, 40, 24)
+    together = newton_schulz(stack)
+    assert together.shape == stack.shape
+    for G, X in zip(stack, together):
+        torch.testing.assert_close(X, newton_schulz(G), atol=1e-6, rtol=1e-5)
 
 def test_muon_groups_and_update():
     model = GPT(small_config(tie_embeddings=False))
@@ -159,13 +177,15 @@ def test_muon_groups_and_update():
     assert all(p.dim() == 1 for p in adam_vectors["params"]) and adam_vectors["weight_decay"] == 0.0
     assert muon["lr_scale"] == pytest.approx(50)
     # one step from zero momentum: W moves by lr · scale · NS(G + μG), an almost orthogonal matrix
-    w = model.transformer.h[0].mlp.c_fc.weight
-    before = w.detach().clone()
+    # (both layers' c_fc share one batched Newton–Schulz; each must move as if alone)
+    weights = [block.mlp.c_fc.weight for block in model.transformer.h]
+    before = [w.detach().clone() for w in weights]
     x = torch.randint(50, (4, 16))
     model(x, x)[1].backward()
-    expected = newton_schulz(w.grad * (1 + 0.95))
+    expected = [newton_schulz(w.grad * (1 + 0.95)) for w in weights]
     opt.step()
-    torch.testing.assert_close(before - w.detach(), 0.05 * math.sqrt(128 / 32) * expected)
+    for w, b, e in zip(weights, before, expected):
+        torch.testing.assert_close(b - w.detach(), 0.05 * math.sqrt(128 / 32) * e)
     with pytest.raises(ValueError, match="only hold 2-D"):
         Muon([torch.nn.Parameter(torch.ones(3))], lr=0.1)
 
