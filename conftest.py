@@ -19,6 +19,10 @@ import pytest
 
 os.environ.setdefault("NANOGPT_FAST", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # The workers already fill the cores (one per core under `-n auto`): one thread per process, inherited by
+    # the notebook kernels and the `nanogpt`/torchrun processes tests start, beats threads fighting over cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ALLOWED_SKIP_MARK = "gpu"
 _forbidden_skips: list[tuple[str, str]] = []  # (test id, reason) of skips that fail a CI run

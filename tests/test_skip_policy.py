@@ -72,7 +72,8 @@ def run_pytest(tmp_path: Path, source: str, ci: str | None, extra: str | None = 
     (tmp_path / "test_case.py").write_text(source)
     if extra:
         (tmp_path / "test_extra.py").write_text(extra)
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CI", "PYTEST_ADDOPTS", "OMP_NUM_THREADS") and not k.startswith("PYTEST_XDIST")}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # nbval & co. are not needed here: a faster start
     if ci is not None:
         env["CI"] = ci
@@ -168,6 +169,28 @@ def test_each_test_file_stays_on_one_worker(tmp_path):
         workers = (tmp_path / name).read_text().split()
         assert len(workers) == 4 and len(set(workers)) == 1 and workers[0].startswith("gw"), (name, workers)
 
+
+
+CHILD_THREADS = """
+import pathlib
+import subprocess
+import sys
+
+
+def test_record_what_a_child_process_gets():
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('OMP_NUM_THREADS'))"],
+                           capture_output=True, text=True, check=True)
+    pathlib.Path(__file__).with_suffix(".threads").write_text(child.stdout.strip())
+"""
+
+
+@pytest.mark.parametrize("args, expected", [(("-p", "xdist", "-n", "2"), "1"), ((), "None")])
+def test_workers_and_their_children_run_one_thread_each(tmp_path, args, expected):
+    """Two workers already fill two cores: the processes they start (kernels, `nanogpt`, torchrun) get one
+    thread each (conftest.py); a plain run in one process leaves the thread count alone."""
+    done = run_pytest(tmp_path, CHILD_THREADS, ci="1", args=args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "test_case.threads").read_text() == expected
 
 def test_failures_keep_their_exit_status(tmp_path):
     done = run_pytest(tmp_path, FAILURE_AND_SKIP, ci="1")
