@@ -359,8 +359,8 @@ class RotaryEmbedding(nn.Module):
 
 class _ReLUSquaredFn(torch.autograd.Function):
     """ReLU² with its derivative written out, d/dx max(0, x)² = 2 max(0, x): autograd's version of
-    `F.relu(x).square()` makes four passes over the (B, T, 4·n_embd) activations backwards, this one two,
-    which on a CPU saves about a twentieth of a `modern` training step. Same numbers, bit for bit (tested)."""
+    `F.relu(x).square()` makes four passes over the (B, T, 4·n_embd) activations backwards, this one two
+    (part of the `modern` step's speed-up in benchmarks/RESULTS.md). Same numbers, bit for bit (tested)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:

@@ -93,8 +93,8 @@ class Muon(torch.optim.Optimizer):
         by_shape: dict[torch.Size, list[torch.Tensor]] = {}
         for p in params:
             by_shape.setdefault(p.shape, []).append(p)
-        # All matrices of one shape (e.g. every layer's c_fc) share one batched Newton–Schulz: on a CPU, 4 calls
-        # per step instead of 16 take about a fifth off its time (benchmarks/modern_exploration.md).
+        # All matrices of one shape (e.g. every layer's c_fc) share one batched Newton–Schulz: 4 calls per step
+        # instead of 16, fewer and larger matmuls (part of the `modern` step's speed-up in benchmarks/RESULTS.md).
         for (rows, cols), same in by_shape.items():
             nesterov = []
             for p in same:

@@ -139,7 +139,6 @@ def test_cached_equals_uncached_with_every_modern_piece(prompt_len, new_tokens):
     assert torch.equal(cached, model.generate(prompt, new_tokens, temperature=0, use_cache=False))
 
 
-
 def test_relu_squared_backward_is_autograds_bit_for_bit():
     x = torch.cat([torch.randn(3, 64), torch.zeros(1, 64), -torch.rand(1, 64)])  # zeros and negatives too
     grad = torch.randn_like(x)
@@ -148,6 +147,7 @@ def test_relu_squared_backward_is_autograds_bit_for_bit():
     F.relu(ref).square().backward(grad)
     assert torch.equal(mine.grad, ref.grad) and mine.grad[3:].abs().sum() == 0
     assert torch.autograd.gradcheck(ReLUSquared(), (torch.randn(4, 8, dtype=torch.float64, requires_grad=True),))
+
 
 def test_newton_schulz_orthogonalises():
     G = torch.randn(96, 32) @ torch.diag(torch.logspace(-1, 1, 32))  # tall, singular values spanning ~100x
@@ -158,13 +158,13 @@ def test_newton_schulz_orthogonalises():
     assert F.cosine_similarity(X.flatten(), (U @ Vh).flatten(), dim=0) > 0.95
 
 
-
 def test_newton_schulz_of_a_stack_is_each_matrix_alone():
     stack = torch.randn(3, 40, 24)
     together = newton_schulz(stack)
     assert together.shape == stack.shape
     for G, X in zip(stack, together):
         torch.testing.assert_close(X, newton_schulz(G), atol=1e-6, rtol=1e-5)
+
 
 def test_muon_groups_and_update():
     model = GPT(small_config(tie_embeddings=False))

@@ -170,7 +170,6 @@ def test_each_test_file_stays_on_one_worker(tmp_path):
         assert len(workers) == 4 and len(set(workers)) == 1 and workers[0].startswith("gw"), (name, workers)
 
 
-
 CHILD_THREADS = """
 import pathlib
 import subprocess
@@ -191,6 +190,7 @@ def test_workers_and_their_children_run_one_thread_each(tmp_path, args, expected
     done = run_pytest(tmp_path, CHILD_THREADS, ci="1", args=args)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "test_case.threads").read_text() == expected
+
 
 def test_failures_keep_their_exit_status(tmp_path):
     done = run_pytest(tmp_path, FAILURE_AND_SKIP, ci="1")
