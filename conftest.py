@@ -40,18 +40,6 @@ def _skip_reason(report) -> str:
     return str(longrepr).strip().splitlines()[-1] if longrepr else "no reason given"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Groups for pytest-xdist's `--dist loadgroup` (CI's command): each test file and each notebook runs on
-    one worker, as nbval's cells share one kernel and a module's fixtures are built once; a test that names
-    its own `xdist_group` keeps it (each student edition's execution joins its notebook's group)."""
-    if not getattr(config.option, "loadgroup", False):  # set in xdist's workers under --dist loadgroup
-        return
-    for item in items:
-        if next(item.iter_markers("xdist_group"), None) is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 def pytest_sessionstart(session):
     _forbidden_skips.clear()  # pytester runs sessions in-process: start each one empty
 

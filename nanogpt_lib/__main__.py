@@ -1,7 +1,5 @@
 """`python -m nanogpt_lib ...` is the `nanogpt` command (and what `torchrun -m nanogpt_lib` runs)."""
 
-import sys
+from .cli.main import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

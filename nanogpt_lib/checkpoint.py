@@ -67,6 +67,14 @@ class RunLockedError(RuntimeError):
     """Another process is training into the same run folder."""
 
 
+class RunWriteError(OSError):
+    """A run's file could not be written (disk full, permissions, ...); `kept` says what is still on disk."""
+
+    def __init__(self, error: OSError, kept: str) -> None:
+        super().__init__(error.errno, error.strerror, error.filename)
+        self.kept = kept
+
+
 def atomic_save(obj: dict, path: str | Path) -> Path:
     """`torch.save` to a temp file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
@@ -244,9 +252,22 @@ class RunFolder:
             "data.json": json.dumps(data, indent=2),
         }
 
+    def kept(self) -> str:
+        """What a failure now leaves on disk, in words for an error message."""
+        if self.saved:
+            return f"the last complete checkpoint {self.ckpt_path} was kept"
+        return "no checkpoint had been written yet"
+
     def save(self, state: dict, improved: bool) -> None:
         """Write `ckpt.pt` (and `best.pt` when the val loss improved), atomically."""
+        try:
+            self._save(state, improved)
+        except OSError as e:
+            raise RunWriteError(e, self.kept()) from e
+
+    def _save(self, state: dict, improved: bool) -> None:
         atomic_save(state, self.ckpt_path)
+        self.saved = True
         if self._replace_old:  # the new run has its first checkpoint: now the old run's other files may go
             for name in ("best.pt", "history.json", "loss.png"):
                 (self.path / name).unlink(missing_ok=True)
@@ -257,7 +278,6 @@ class RunFolder:
         if improved:
             with open(self.ckpt_path, "rb") as src:
                 atomic_write(self.path / "best.pt", lambda f: shutil.copyfileobj(src, f))
-        self.saved = True
 
     def finish(self, history: History) -> None:
         """`history.json` and its picture `loss.png`, at the end of the run."""
@@ -265,7 +285,11 @@ class RunFolder:
 
         from .plot import plot_losses
 
-        history.save(self.path / "history.json")
         fig = plot_losses(history)
-        atomic_write(self.path / "loss.png", lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
-        plt.close(fig)
+        try:
+            history.save(self.path / "history.json")
+            atomic_write(self.path / "loss.png", lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+        except OSError as e:
+            raise RunWriteError(e, self.kept()) from e
+        finally:
+            plt.close(fig)

@@ -61,6 +61,17 @@ def autocast(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device.type, dtype=dtype)
 
 
+def grad_scaler(device: torch.device, dtype: torch.dtype):
+    """Loss scaling for float16 training (a pass-through for other dtypes): small gradients would underflow.
+
+    PyTorch < 2.3 has it only as `torch.cuda.amp.GradScaler`, which scales on CUDA alone.
+    """
+    enabled = dtype == torch.float16
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled and device.type == "cuda")
+
+
 @dataclass
 class DistInfo:
     """Where this process sits in a torchrun job (rank 0 of 1 when not distributed)."""

@@ -33,11 +33,28 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
-            raise OSError(e.errno, e.strerror, str(path)) from e  # say which file could not be written
+        cause = os_error_in(e)
+        if cause is not None:  # say which file could not be written, and why (the OS's reason, not a follow-on)
+            raise OSError(cause.errno, cause.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def os_error_in(e: BaseException) -> OSError | None:
+    """The operating system's error behind `e`, if any: `e` itself, or one it was raised while handling.
+
+    A writer can hide the real reason: when the disk fills up in the middle of `torch.save`, its zip writer
+    fails again while closing (a RuntimeError about an "unexpected pos") and that error replaces the OSError.
+    Interrupts (Ctrl-C) are never translated.
+    """
+    seen = set()
+    while isinstance(e, Exception) and id(e) not in seen:
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

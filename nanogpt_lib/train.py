@@ -36,7 +36,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .data import BatchSampler, Corpus, get_batch, load_corpus
-from .device import Runtime, autocast
+from .device import Runtime, autocast, grad_scaler
 from .history import History
 from .model import GPT, LanguageModel
 from .optim import make_muon
@@ -54,7 +54,14 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped training (after saving a checkpoint, unless it was the second signal)."""
+    """Ctrl-C or SIGTERM stopped training: after saving a checkpoint, or `at_once` on a second signal.
+
+    `signum` is the signal that ended the run (the shell's exit status for it is 128 + signum).
+    """
+
+    def __init__(self, message: str, signum: int = signal.SIGINT, at_once: bool = False) -> None:
+        super().__init__(message)
+        self.signum, self.at_once = signum, at_once
 
 
 @dataclass
@@ -89,14 +96,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str) -
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     kwargs = dict(lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
-    if device_type in ("cuda", "cpu"):
-        # One fused kernel per parameter instead of ~10 small ops each: on 2 CPU cores (PyTorch >= 2.4) the
-        # `cpu` preset's optimizer step drops from 2-6 ms to 0.5 ms (see benchmarks/RESULTS.md).
-        try:
-            return torch.optim.AdamW(groups, fused=True, **kwargs)
-        except RuntimeError:  # older PyTorch without a fused CPU AdamW
-            pass
-    return torch.optim.AdamW(groups, **kwargs)
+    # One fused kernel per parameter instead of ~10 small ops each: on 2 CPU cores the `cpu` preset's optimizer
+    # step drops from 2-6 ms to 0.5 ms (see benchmarks/RESULTS.md). PyTorch < 2.4 has no fused CPU kernel.
+    fused = device_type == "cuda" or (device_type == "cpu" and torch.__version__ >= "2.4")
+    return torch.optim.AdamW(groups, fused=fused, **kwargs)
 
 
 @torch.no_grad()
@@ -245,18 +248,22 @@ class TrainState:
 def stop_on_signals() -> Iterator[dict]:
     """Turn the first Ctrl-C / SIGTERM into a flag checked after each step, so we stop at a clean point.
 
-    A second signal stops at once (`TrainingInterrupted`, no traceback from the CLI); a checkpoint write it
-    interrupts is abandoned and the previous checkpoint stays. Outside the main thread nothing changes.
+    A second signal stops at once (`TrainingInterrupted` with `at_once`, no traceback from the CLI); a
+    checkpoint write it interrupts is abandoned and the previous checkpoint stays. Later signals are ignored
+    while that stop unwinds. Outside the main thread nothing changes.
     """
-    flag = {"signal": None}
+    flag = {"signal": None, "signum": signal.SIGINT, "raised": False}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum, frame):
-        if flag["signal"] is not None:
-            raise TrainingInterrupted(f"second {signal.Signals(signum).name}: stopped at once")
-        flag["signal"] = signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        if flag["signal"] is None:
+            flag["signal"], flag["signum"] = name, signum
+        elif not flag["raised"]:
+            flag["raised"] = True
+            raise TrainingInterrupted(f"second {name}: stopped at once", signum, at_once=True)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -334,12 +341,7 @@ def check_finite(losses: list[float], steps: list[int], run: RunFolder | None) -
     bad = [(s, v) for s, v in zip(steps, losses) if not math.isfinite(v)]
     if not bad:
         return
-    if run is None:
-        kept = "nothing was saved: no out_dir"
-    elif run.saved:
-        kept = f"the last good checkpoint {run.ckpt_path} was kept"
-    else:
-        kept = "no checkpoint had been written yet"
+    kept = "nothing was saved: no out_dir" if run is None else run.kept()
     raise TrainingDiverged(
         f"loss became {bad[0][1]} at step {bad[0][0]}; training stopped ({kept}). Try a lower "
         "learning_rate, gradient clipping (grad_clip), or float32."
@@ -365,12 +367,11 @@ def save_checkpoint(state: TrainState, cfg: TrainConfig, corpus: Corpus, rt: Run
     if run is None:
         return
     if not all(torch.isfinite(p).all() for p in state.model.parameters()):
-        kept = "the previous checkpoint was kept" if run.saved else "no checkpoint had been written yet"
-        raise TrainingDiverged(f"weights became NaN/inf before step {state.step}; {kept}")
+        raise TrainingDiverged(f"weights became NaN/inf before step {state.step}; {run.kept()}")
     run.save(ckpt, improved)
 
 
-def stop_now(signal_name: str, step: int, out_dir: str | Path | None, rt: Runtime) -> None:
+def stop_now(stop: dict, step: int, out_dir: str | Path | None, rt: Runtime) -> None:
     """After the checkpoint of a first Ctrl-C/SIGTERM: say how to resume, then stop."""
     rt.barrier()  # torchrun kills every rank once one exits: let rank 0 finish writing first
     if rt.dist.is_master:
@@ -378,8 +379,8 @@ def stop_now(signal_name: str, step: int, out_dir: str | Path | None, rt: Runtim
         hint = f". Resume with: nanogpt train --out-dir {out_dir} --resume" if out_dir else ""
         if out_dir and rt.dist.distributed:
             hint = f". Resume with the same torchrun command plus --out-dir {out_dir} --resume"
-        print(f"{signal_name} received: stopped after step {step}{where}{hint}", flush=True)
-    raise TrainingInterrupted(f"training stopped by {signal_name} after step {step}")
+        print(f"{stop['signal']} received: stopped after step {step}{where}{hint}", flush=True)
+    raise TrainingInterrupted(f"training stopped by {stop['signal']} after step {step}", stop["signum"])
 
 
 def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageModel | None = None,
@@ -403,7 +404,7 @@ def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageMode
         model = (model or build_model(cfg, corpus.vocab_size)).to(rt.device)
         torch.manual_seed(cfg.seed + rt.dist.rank)  # but each rank its own dropout masks
         state = TrainState(model, make_optimizer(model, cfg, rt.device.type),
-                           torch.amp.GradScaler(rt.device.type, enabled=rt.dtype == torch.float16),
+                           grad_scaler(rt.device, rt.dtype),
                            BatchSampler(corpus.train, cfg.batch_size, cfg.block_size, cfg.seed + rt.dist.rank, rt.device))
         if ckpt is not None:
             check_resumable(ckpt, corpus, model, Path(out_dir))
@@ -453,7 +454,7 @@ def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageMode
                     cb(done, state.history)
                 if stopping:
                     bar.close()
-                    stop_now(stopping, done, out_dir, rt)
+                    stop_now(stop, done, out_dir, rt)
                 t_interval = time.time()  # logging, sampling and eval time do not count against tokens/s
         bar.close()
         if run:

@@ -307,14 +307,16 @@ fig = plot_runs(runs, title="Precision and accumulation")
 # - syncs gradients only on the last micro-step of an accumulation (`no_sync`);
 # - lets only rank 0 print, evaluate and write checkpoints.
 #
-# On GPUs, one process per GPU (NCCL); here, two CPU processes talking over gloo:
+# On GPUs, one process per GPU (NCCL); here, two CPU processes talking over gloo. `--standalone` lets the
+# processes find each other on a free local port (without it torchrun takes port 29500, which another run
+# on the same machine may hold):
 
 # %%
 steps = pick(real=60, fast=20)
-command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "nanogpt_lib", "train",
+command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "nanogpt_lib", "train",
            "--preset", "tiny", "--max_iters", str(steps), "--eval_interval", str(steps),
            "--out-dir", str(workdir / "ddp"), "--no-progress"]
-print("$ torchrun --nproc_per_node=2 -m nanogpt_lib train --preset tiny ...")
+print("$ torchrun --standalone --nproc_per_node=2 -m nanogpt_lib train --preset tiny ...")
 ddp = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 print(ddp.stdout[-600:])
 ddp_history = json.loads((workdir / "ddp" / "history.json").read_text())

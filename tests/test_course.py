@@ -135,11 +135,7 @@ def test_a_cell_that_needs_a_solution_is_caught(tmp_path):
 
 
 @needs_notebooks
-# Under CI's parallel workers, a student edition runs on the worker that runs its teacher edition (nbval's group
-# for the notebook, conftest.py): never both at once (notebook 05's torchrun takes a fixed port), and the
-# notebooks, not this file, are what the workers share out.
-@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(f"notebooks/{p.name}"))
-                                  for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_student_edition_fails_only_in_exercise_cells(path, tmp_path):
     student = student_edition(read(path), path.name)
     if not exercises(student):

@@ -149,7 +149,7 @@ def test_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, sig):
         time.sleep(0.2)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, output
+    assert proc.returncode == 128 + sig, output  # 130 for Ctrl-C, 143 for SIGTERM, as the shell reports them
     assert f"{sig.name} received" in output and f"--out-dir {out} --resume" in output
     step = load_checkpoint(out / "ckpt.pt")["step"]
     assert step > 0

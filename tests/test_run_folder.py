@@ -1,5 +1,6 @@
 """Run folders never lose or mix work; the corpus asked for is the corpus trained on; every mistake a user can
-make with the command line gets one message (exit 2) or a quiet stop (exit 130), never a traceback."""
+make with the command line gets one message (exit 2) or a quiet stop (exit 130 for Ctrl-C, 143 for SIGTERM),
+never a traceback."""
 
 import json
 import os
@@ -96,7 +97,7 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
-    assert first.returncode == 130
+    assert first.returncode == 143  # 128 + SIGTERM
     assert json.loads((run / "config.json").read_text())["max_iters"] == 100000  # the first run's, not mixed
     assert load_checkpoint(run / "ckpt.pt")["train_config"]["max_iters"] == 100000
 
@@ -138,13 +139,64 @@ def test_ctrl_c_during_start_up_has_no_traceback(tmp_path):
     assert "interrupted" in one_clean_error(done, 130)
 
 
+def test_signals_while_the_process_exits_stay_quiet(tmp_path):
+    """After the first Ctrl-C has saved, a Ctrl-C and a SIGTERM during shutdown change nothing: exit 130, no traceback."""
+    run = tmp_path / "run"
+    done = with_fault("signals-at-exit", 3, "train", *TINY, "--max_iters", "100", "--out-dir", str(run))
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert "SIGINT received: stopped after step 3" in done.stdout
+    assert load_checkpoint(run / "ckpt.pt")["step"] == 3
+
+
 def test_a_full_disk_keeps_the_previous_checkpoint_and_no_temp_file(tmp_path):
     run = tmp_path / "run"
     done = with_fault("enospc-in-save", 2, "train", *TINY, "--max_iters", "20", "--checkpoint_interval", "5",
                       "--out-dir", str(run))
     message = one_clean_error(done)
     assert "the disk is full" in message and "ckpt.pt" in message
+    assert f"the last complete checkpoint {run / 'ckpt.pt'} was kept" in message
     assert load_checkpoint(run / "ckpt.pt")["step"] == 5
+    assert [p.name for p in run.iterdir() if p.name.endswith(".tmp")] == []
+
+
+SMALL_DISK = ["train", "--preset", "tiny", "--n_layer", "4", "--n_embd", "64", "--n_head", "4",
+              "--checkpoint_interval", "10", "--no-progress"]
+
+
+def small_file_system_works() -> bool:
+    """Can this machine mount a tmpfs in a private mount namespace (root, or user namespaces allowed)?"""
+    try:
+        return subprocess.run(["unshare", "-m", "-r", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.parametrize("size_kb", [600, 4500])  # the first checkpoint (2.5 MB) does not fit / the second does not
+def test_a_real_full_disk_gives_one_message_and_keeps_the_last_checkpoint(tmp_path, size_kb):
+    """`nanogpt train` on a small real file system (a tmpfs): the disk fills while torch.save writes, and its
+    zip writer fails a second time on closing; the user still gets one line naming the disk, exit 2. Where no
+    tmpfs can be mounted, a full disk is injected instead at the same byte (the write that crosses the size)."""
+    disk, run = tmp_path / "disk", tmp_path / "disk" / "run"
+    disk.mkdir()
+    if small_file_system_works():
+        # The tmpfs lives as long as the private mount namespace: copy the run folder out before it goes.
+        script = (f'd=$1; py=$2; shift 2; mount -t tmpfs -o size={size_kb}k tmpfs "$d" && '
+                  '"$py" -m nanogpt_lib "$@" --out-dir "$d/run"; status=$?; cp -a "$d/run" "$0"; exit $status')
+        done = subprocess.run(["unshare", "-m", "-r", "sh", "-c", script, str(tmp_path / "after"), str(disk),
+                               sys.executable, *SMALL_DISK], capture_output=True, text=True, timeout=300, env=ENV)
+        run = tmp_path / "after"
+    else:
+        done = with_fault("disk-of-kb", size_kb, *SMALL_DISK, "--out-dir", str(run))
+    message = one_clean_error(done)
+    assert f"cannot use {disk / 'run' / 'ckpt.pt'}: the disk is full" in message and message.count("\n") == 1
+    if size_kb == 600:
+        assert "no checkpoint had been written yet" in message
+        assert not (run / "ckpt.pt").exists()
+    else:
+        assert f"the last complete checkpoint {disk / 'run' / 'ckpt.pt'} was kept" in message
+        assert load_checkpoint(run / "ckpt.pt")["step"] == 10
     assert [p.name for p in run.iterdir() if p.name.endswith(".tmp")] == []
 
 

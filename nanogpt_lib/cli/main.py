@@ -11,6 +11,7 @@ import difflib
 import errno
 import json
 import os
+import signal
 import sys
 import warnings
 from dataclasses import fields
@@ -177,7 +178,7 @@ def os_error_message(e: OSError) -> str:
     """One line for a file-system problem: what failed, on which path, and what to do about it."""
     path = e.filename or "a file"
     advice = {
-        errno.ENOSPC: "the disk is full: free some space (the previous checkpoint was kept)",
+        errno.ENOSPC: "the disk is full: free some space",
         errno.EACCES: "permission denied: choose a folder you can write to",
         errno.EPERM: "not permitted: choose a folder you can write to",
         errno.EROFS: "the file system is read-only: choose a writable folder",
@@ -190,20 +191,60 @@ def os_error_message(e: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `nanogpt` and `python -m nanogpt_lib`; returns the exit status.
+    """The `nanogpt` command as a function (`entry` runs it as the executable); returns the exit status.
 
-    Every mistake a user can make ends in one `nanogpt: error: ...` line and status 2; Ctrl-C in 130.
+    Every mistake a user can make ends in one `nanogpt: error: ...` line and status 2; Ctrl-C in 130 and
+    SIGTERM in 143 (128 + the signal's number, as the shell reports a process a signal stopped).
     """
     warnings.formatwarning = lambda message, *args, **kwargs: f"nanogpt: warning: {message}\n"
     try:
         return run(argv)
-    except KeyboardInterrupt:  # Ctrl-C before training set up its own handler, or a second Ctrl-C
+    except KeyboardInterrupt as e:  # a signal before training set up its own handler, or during shutdown
         print("nanogpt: interrupted (the last complete checkpoint, if any, is kept)", file=sys.stderr)
-        return 130
+        return 128 + getattr(e, "signum", signal.SIGINT)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM outside training, as the `nanogpt` executable raises it (`signum` says which)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def ignore_signals() -> None:
+    """From now on Ctrl-C and SIGTERM do nothing: the process is on its way out and has said why."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+
+
+def interrupt_once(signum: int, frame) -> None:
+    """The executable's handler outside training: stop what runs (once), then ignore every later signal."""
+    ignore_signals()
+    raise Interrupted(signum)
+
+
+def entry() -> None:
+    """The `nanogpt` executable: `main()`, then exit with its status.
+
+    Whatever arrives after the first signal has been handled — a second Ctrl-C while the checkpoint is written,
+    a third while the process shuts down (torch's own exit callbacks take a moment) — ends quietly: each
+    handler raises at most once, and the signals are ignored before the interpreter exits.
+    """
+    for s in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(s) is not signal.SIG_IGN:  # a signal the caller chose to ignore stays ignored
+            signal.signal(s, interrupt_once)
+    try:
+        status = main()
+        ignore_signals()
+    except KeyboardInterrupt as e:  # arrived after main() had caught its own, while it was returning
+        ignore_signals()
+        status = 128 + getattr(e, "signum", signal.SIGINT)
+    sys.exit(status)
 
 
 def run(argv: list[str] | None = None) -> int:
-    from ..checkpoint import CheckpointError, RunExistsError, RunLockedError
+    from ..checkpoint import CheckpointError, RunExistsError, RunLockedError, RunWriteError
     from ..train import TrainingDiverged, TrainingInterrupted
 
     argv = sys.argv[1:] if argv is None else argv
@@ -225,13 +266,15 @@ def run(argv: list[str] | None = None) -> int:
             result = args.bench_func(args)
             print(json.dumps(result, indent=2))
     except TrainingInterrupted as e:
-        if "second" in str(e):
+        if e.at_once:
             print(f"nanogpt: {e}; the last complete checkpoint is kept", file=sys.stderr)
-        return 130
+        return 128 + e.signum
     except (CLIError, ValueError, CheckpointError, RunExistsError, RunLockedError, TrainingDiverged) as e:
         print(f"nanogpt: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # FileNotFoundError with our own message, or any file-system failure
-        print(f"nanogpt: error: {os_error_message(e) if e.filename else e}", file=sys.stderr)
+        message = os_error_message(e) if e.filename else str(e)
+        kept = f"; {e.kept}" if isinstance(e, RunWriteError) else ""
+        print(f"nanogpt: error: {message}{kept}", file=sys.stderr)
         return 2
     return 0
