@@ -248,7 +248,7 @@ class RunFolder:
         """The run's config.json, tokenizer.json and data.json, written with the first checkpoint."""
         self._pending_files = {
             "config.json": json.dumps(config, indent=2),
-            "tokenizer.json": json.dumps({"kind": tokenizer.kind, **tokenizer.to_dict()}, ensure_ascii=False),
+            "tokenizer.json": json.dumps(tokenizer.saved_form(), ensure_ascii=False),
             "data.json": json.dumps(data, indent=2),
         }
 

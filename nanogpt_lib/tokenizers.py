@@ -50,11 +50,15 @@ class Tokenizer:
     def from_dict(cls, d: dict) -> "Tokenizer":
         raise NotImplementedError
 
+    def saved_form(self) -> dict:
+        """`{"kind": ..., **to_dict()}`: what tokenizer files and checkpoints store; `tokenizer_from_dict` reads it."""
+        return {"kind": self.kind, **self.to_dict()}
+
     def save(self, path: str | Path) -> Path:
-        """Write the tokenizer as JSON (`{"kind": ..., ...}`) and return the path."""
+        """Write the tokenizer's saved form as JSON and return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write_text(path, json.dumps({"kind": self.kind, **self.to_dict()}, ensure_ascii=False))
+        return atomic_write_text(path, json.dumps(self.saved_form(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> "Tokenizer":

@@ -226,7 +226,7 @@ class TrainState:
             "model_config": self.model.config.to_dict() if isinstance(self.model, GPT) else {},
             "train_config": cfg.to_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {}, "best_val_loss": self.best_val,
-            "tokenizer": {"kind": tokenizer.kind, **tokenizer.to_dict()}, "history": self.history.to_dict(),
+            "tokenizer": tokenizer.saved_form(), "history": self.history.to_dict(),
             "rng": {**ranks[0], "ranks": ranks}, "data": data,
         }
 
@@ -330,7 +330,7 @@ def check_corpus(cfg: TrainConfig, corpus: Corpus, model: LanguageModel | None) 
 
 def check_resumable(ckpt: dict, corpus: Corpus, model: LanguageModel, out_dir: Path) -> None:
     """A checkpoint continues only with the same tokenizer and the same model shape."""
-    if ckpt["tokenizer"] != {"kind": corpus.tokenizer.kind, **corpus.tokenizer.to_dict()}:
+    if ckpt["tokenizer"] != corpus.tokenizer.saved_form():
         raise CheckpointError(f"cannot resume {out_dir / 'ckpt.pt'}: it was trained with a different tokenizer")
     if isinstance(model, GPT):
         check_same_shape(out_dir / "ckpt.pt", ckpt["model_config"], model.config.to_dict())

@@ -88,7 +88,7 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
     cfg = TrainConfig.from_dict(ckpt["train_config"])
     history = History.load(run_dir / "history.json")
     corpus = load_corpus(cfg.data_dir or None, cfg.tokenizer, vocab_size=cfg.vocab_size_target or None)
-    if {"kind": corpus.tokenizer.kind, **corpus.tokenizer.to_dict()} != ckpt["tokenizer"]:
+    if corpus.tokenizer.saved_form() != ckpt["tokenizer"]:
         raise ValueError(f"the prepared data for {cfg.tokenizer!r} uses another tokenizer than {ckpt_path}; "
                          "re-run `nanogpt prepare` with the run's settings")
     out_dir.mkdir(parents=True, exist_ok=True)
