@@ -30,7 +30,9 @@ _forbidden_skips: list[tuple[str, str]] = []  # (test id, reason) of skips that 
 
 def ci_enforces_skips() -> bool:
     """True when `CI` is set to a true-ish value (CI services set CI=true; `.ci/run` sets CI=1)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    from nanogpt_lib.config import env_flag  # here, not at the top: torch must start after OMP_NUM_THREADS is set
+
+    return env_flag("CI")
 
 
 def _skip_reason(report) -> str:

@@ -1,26 +1,8 @@
 """Checkpoints that survive crashes and load safely.
 
 A checkpoint is a `torch.save`d dict of plain tensors, numbers, strings, lists and dicts only, so it
-loads with `torch.load(..., weights_only=True)` (no arbitrary pickle code runs). Keys:
-
-| key            | contents                                                                    |
-|----------------|-----------------------------------------------------------------------------|
-| `format`       | the string `"nanogpt-checkpoint"`                                           |
-| `version`      | format version (int, currently 1)                                           |
-| `step`         | optimizer steps completed; training resumes at this step                    |
-| `model`        | the model's `state_dict()` (float32 master weights)                         |
-| `model_config` | `GPTConfig` as a dict (vocab_size, block_size, n_layer, n_head, n_embd, ...)  |
-| `train_config` | `TrainConfig` as a dict                                                     |
-| `optimizer`    | AdamW `state_dict()` (moments, step counts, param groups)                   |
-| `scaler`       | float16 `GradScaler.state_dict()`, or `{}`                                  |
-| `best_val_loss`| best validation loss seen so far (float, `inf` before the first eval)       |
-| `tokenizer`    | the tokenizer as a dict (`{"kind": ..., ...}`)                              |
-| `history`      | the run's history so far (`History.to_dict()`)                              |
-| `rng`          | `torch_cpu` (ByteTensor), `torch_cuda` (list of ByteTensors), `sampler`     |
-|                | (the batch sampler's generator state) — everything random during training — |
-|                | for rank 0, and `ranks`: the same three for every rank (one entry alone)    |
-
-Python's `random` and numpy are not used during training, so their states are not stored.
+loads with `torch.load(..., weights_only=True)` (no arbitrary pickle code runs). `build_checkpoint` makes it
+and says what each key holds; `load_checkpoint` checks it.
 
 Writes are atomic (`files.atomic_write`): a crash mid-write leaves the previous checkpoint intact.
 
@@ -49,6 +31,7 @@ from .tokenizers import Tokenizer, tokenizer_from_dict
 
 FORMAT = "nanogpt-checkpoint"
 VERSION = 1
+# What every checkpoint of this VERSION holds besides `format` and `version` (see `build_checkpoint`).
 REQUIRED_KEYS = ("step", "model", "model_config", "train_config", "optimizer", "tokenizer", "history", "rng")
 LOCK_FILE = ".nanogpt.lock"
 # The files a run writes; anything else in the folder (notes, sub-folders) is never touched.
@@ -73,6 +56,37 @@ class RunWriteError(OSError):
     def __init__(self, error: OSError, kept: str) -> None:
         super().__init__(error.errno, error.strerror, error.filename)
         self.kept = kept
+
+
+def build_checkpoint(*, step: int, model: dict, model_config: dict, train_config: dict, optimizer: dict,
+                     scaler: dict, best_val_loss: float, tokenizer: Tokenizer, history: History,
+                     rng: list[dict], data: dict) -> dict:
+    """The checkpoint format, in one place. Keys:
+
+    - `format`, `version`: the string `"nanogpt-checkpoint"` and the format version (`VERSION`)
+    - `step`: optimizer steps completed; training resumes at this step
+    - `model`: the model's `state_dict()` (float32 master weights)
+    - `model_config`: `GPTConfig` as a dict (vocab_size, block_size, n_layer, n_head, n_embd, ...), `{}` for a
+      model that is not a `GPT`
+    - `train_config`: `TrainConfig` as a dict
+    - `optimizer`: the optimizer's `state_dict()`: AdamW's, or for `optimizer="muon"` Muon's and AdamW's
+      together (optim.py); moments, step counts, param groups
+    - `scaler`: the float16 `GradScaler.state_dict()`, or `{}`
+    - `best_val_loss`: the best validation loss so far (`inf` before the first evaluation)
+    - `tokenizer`: `Tokenizer.saved_form()` (`{"kind": ..., ...}`)
+    - `history`: the run's history so far (`History.to_dict()`)
+    - `rng`: everything random during training, for rank 0 — `torch_cpu` (ByteTensor), `torch_cuda` (list of
+      ByteTensors), `sampler` (the batch sampler's generator) — and `ranks`: the same for every rank, in order
+    - `data`: what the run trained on (`Corpus.summary()`: source file and hash, tokenizer, token counts)
+
+    Python's `random` and numpy are not used during training, so their states are not stored.
+    """
+    return {
+        "format": FORMAT, "version": VERSION, "step": step, "model": model, "model_config": model_config,
+        "train_config": train_config, "optimizer": optimizer, "scaler": scaler, "best_val_loss": best_val_loss,
+        "tokenizer": tokenizer.saved_form(), "history": history.to_dict(), "rng": {**rng[0], "ranks": rng},
+        "data": data,
+    }
 
 
 def atomic_save(obj: dict, path: str | Path) -> Path:

@@ -11,6 +11,7 @@ parsed by `parse_overrides`: the one parser the CLI and the benchmarks share).
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import asdict, dataclass, fields
 
 # The seed project's names, accepted at the CLI edge only.
@@ -37,6 +38,13 @@ VARIANTS: dict[str, tuple] = {
 }
 
 
+# The ModelShape fields that say how big a model is (the others choose its parts) ...
+SIZE_FIELDS = ("block_size", "n_layer", "n_head", "n_embd")
+# ... and the TrainConfig fields that say how long a run is and how often it reports.
+LENGTH_FIELDS = ("batch_size", "max_iters", "warmup_iters", "eval_interval", "eval_iters", "log_interval",
+                 "sample_tokens", "checkpoint_interval")
+
+
 @dataclass
 class ModelShape:
     """The fields that fix a GPT's architecture. Defaults are GPT-2 small (124M), as in nanoGPT."""
@@ -60,7 +68,7 @@ class ModelShape:
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{name}.{key} must be one of {', '.join(map(repr, allowed))}, "
                                  f"got {getattr(self, key)!r}")
-        for key in ("block_size", "n_layer", "n_head", "n_embd"):
+        for key in SIZE_FIELDS:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}.{key} must be a positive integer, got {value!r}")
@@ -261,6 +269,12 @@ def check_overrides(overrides: dict) -> dict:
 
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def env_flag(name: str) -> bool:
+    """An on/off environment variable (`NANOGPT_FAST`, `CI`): off when unset, empty or one of 0/false/no/off,
+    on for anything else (CI services set CI=true, others CI=1)."""
+    return os.environ.get(name, "").strip().lower() not in ("", *FALSE_WORDS)
 
 
 def field_type(name: str) -> type:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import time
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -126,3 +128,25 @@ class Runtime:
         if self.owns_group and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
+
+
+def training_flops_per_token(n_params: int, n_layer: int, n_embd: int, block_size: int) -> float:
+    """Training FLOPs per token: 6 per weight (2 in the forward matmul, 4 in the backward) plus 12·L·C·T for
+    attention's scores and weighted sum over a context of T (L layers, width C = heads × head size).
+
+    `n_params` counts the weights a token meets in matmuls: every parameter but the position table.
+    """
+    return 6 * n_params + 12 * n_layer * n_embd * block_size
+
+
+def measured_cpu_flops(dtype: torch.dtype = torch.float32, n: int = 1024, repeats: int = 5) -> float:
+    """The best FLOP/s an n×n matmul in `dtype` reaches on this CPU: the honest 'peak' of a CPU (there is no
+    data-sheet number PyTorch can reach; the best of several runs filters out a busy machine's noise)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b  # warm-up: the first call allocates and picks a kernel
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .model import CausalSelfAttention
+from .sampling import eval_mode
 
 
 @dataclass
@@ -54,17 +55,6 @@ def removing_hooks() -> Iterator[list[torch.utils.hooks.RemovableHandle]]:
     finally:
         for handle in handles:
             handle.remove()
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Dropout off inside the block (what the model computes at inference), the previous mode restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 @torch.no_grad()

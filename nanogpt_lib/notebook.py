@@ -7,12 +7,11 @@ the whole series executes in CI. Notebooks never test the variable themselves: t
 
 from __future__ import annotations
 
-import os
 from typing import TypeVar
 
 import matplotlib
 
-from .config import TrainConfig, get_config
+from .config import LENGTH_FIELDS, SIZE_FIELDS, TrainConfig, env_flag, get_config
 
 REPO_URL = "https://github.com/nanogpt-notebooks/nanogpt-notebooks"
 FAST_ENV = "NANOGPT_FAST"
@@ -21,8 +20,8 @@ T = TypeVar("T")
 
 
 def is_fast() -> bool:
-    """True when `NANOGPT_FAST` is set to something other than empty/0/false."""
-    return os.environ.get(FAST_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    """True when `NANOGPT_FAST` is on (set, and not empty/0/false/no/off)."""
+    return env_flag(FAST_ENV)
 
 
 def pick(real: T, fast: T) -> T:
@@ -38,10 +37,7 @@ def notebook_config(preset: str = "cpu", **overrides) -> TrainConfig:
     """
     if not is_fast():
         return get_config(preset, **overrides)
-    keep = {k: v for k, v in overrides.items() if k not in ("n_layer", "n_head", "n_embd", "block_size",
-                                                             "batch_size", "max_iters", "eval_interval",
-                                                             "eval_iters", "log_interval", "sample_tokens",
-                                                             "checkpoint_interval", "warmup_iters")}
+    keep = {k: v for k, v in overrides.items() if k not in SIZE_FIELDS + LENGTH_FIELDS}
     return get_config("tiny", **keep)
 
 

@@ -8,10 +8,24 @@ logits; top-p (nucleus) keeps the smallest set of tokens whose probability reach
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
 from .tokenizers import Tokenizer
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Dropout off inside the block (what the model computes at inference); the previous mode is restored after,
+    even when the block raises. Sampling, evaluation and inspection all run the model this way."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def check_sampling(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
@@ -94,8 +108,6 @@ def sample_text(
     ids = tokenizer.encode(prompt) or [tokenizer.eot_id or 0]
     idx = torch.tensor([ids], dtype=torch.long, device=device)
     gen = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen)
-    model.train(was_training)
+    with eval_mode(model):
+        out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen)
     return tokenizer.decode(out[0].tolist())

@@ -24,11 +24,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .checkpoint import (
-    FORMAT,
-    VERSION,
     CheckpointError,
     RunExistsError,
     RunFolder,
+    build_checkpoint,
     check_same_shape,
     load_checkpoint,
     restore_rng_state,
@@ -36,11 +35,11 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .data import BatchSampler, Corpus, get_batch, load_corpus
-from .device import Runtime, autocast, grad_scaler
+from .device import Runtime, autocast, grad_scaler, measured_cpu_flops, training_flops_per_token
 from .history import History
 from .model import GPT, LanguageModel
 from .optim import make_muon
-from .sampling import sample_text
+from .sampling import eval_mode, sample_text
 from .tokenizers import Tokenizer
 
 __all__ = ["train", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "RunExistsError", "History",
@@ -110,18 +109,16 @@ def estimate_loss(model: torch.nn.Module, corpus: Corpus, cfg: TrainConfig, devi
     measured on the same text and differ only because the model changed.
     """
     device = torch.device(device)
-    was_training = model.training
-    model.eval()
     out = {}
-    for split, data in (("train", corpus.train), ("val", corpus.val)):
-        gen = torch.Generator().manual_seed(cfg.seed + 1)
-        losses = torch.zeros(cfg.eval_iters)
-        for i in range(cfg.eval_iters):
-            x, y = get_batch(data, cfg.batch_size, cfg.block_size, gen, device)
-            with autocast(device, dtype):
-                losses[i] = model(x, y)[1].float()
-        out[split] = losses.mean().item()
-    model.train(was_training)
+    with eval_mode(model):
+        for split, data in (("train", corpus.train), ("val", corpus.val)):
+            gen = torch.Generator().manual_seed(cfg.seed + 1)
+            losses = torch.zeros(cfg.eval_iters)
+            for i in range(cfg.eval_iters):
+                x, y = get_batch(data, cfg.batch_size, cfg.block_size, gen, device)
+                with autocast(device, dtype):
+                    losses[i] = model(x, y)[1].float()
+            out[split] = losses.mean().item()
     return out
 
 
@@ -144,8 +141,8 @@ def check_step_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> 
 
     Activations kept for backward per layer: about 34·B·T·C values plus the B·H·T² attention matrix (stored
     in float32 when the fused kernel cannot be used, e.g. on CPU), plus B·T·V logits, plus 16 bytes for each
-    of the ~12·L·C² + V·C parameters (weights, gradients, two AdamW moments). Compute per step:
-    6·N·tokens for the weights (forward + backward) plus 12·L·T·C·tokens for attention.
+    of the ~12·L·C² + V·C parameters (weights, gradients, two AdamW moments). Compute per step: tokens ×
+    `training_flops_per_token`.
     """
     B, T, C, H, L = cfg.batch_size, cfg.block_size, cfg.n_embd, cfg.n_head, cfg.n_layer
     params = 12 * L * C * C + vocab_size * C + T * C
@@ -161,14 +158,9 @@ def check_step_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> 
             f"{T}, {L} layers), but this machine has {have / 2**30:,.0f} GiB of {what}; use a smaller block_size "
             "or batch_size (or grad_accum_steps to keep the tokens per step)"
         )
-    tokens = cfg.tokens_per_step
-    flops = 6 * params * tokens + 12 * L * T * C * tokens
-    if device.type == "cpu" and flops > 1e12:  # only then is a quick measurement of this CPU worth its ~0.1 s
-        a = torch.randn(512, 512)
-        start = time.perf_counter()
-        for _ in range(5):
-            a @ a
-        rate = 5 * 2 * 512**3 / (time.perf_counter() - start)
+    flops = cfg.tokens_per_step * training_flops_per_token(params - T * C, L, C, T)
+    if device.type == "cpu" and flops > 1e12:  # only then is a quick measurement of this CPU worth its ~0.3 s
+        rate = measured_cpu_flops()
         if flops / rate > 60:
             warnings.warn(
                 f"one training step will take about {flops / rate / 60:,.0f} minutes on this CPU ({flops / 1e12:,.1f} "
@@ -216,19 +208,18 @@ class TrainState:
     best_val: float = math.inf
 
     def checkpoint(self, cfg: TrainConfig, tokenizer: Tokenizer, rt: Runtime, data: dict) -> dict:
-        """The checkpoint dict (see checkpoint.py); every rank must call it (the random states are gathered)."""
+        """The checkpoint (`checkpoint.build_checkpoint`); every rank must call it (the random states are gathered)."""
         ranks = [rng_state(self.sampler.state_dict())]
         if rt.dist.distributed:
             ranks = [None] * rt.dist.world_size
             dist.all_gather_object(ranks, rng_state(self.sampler.state_dict()))
-        return {
-            "format": FORMAT, "version": VERSION, "step": self.step, "model": self.model.state_dict(),
-            "model_config": self.model.config.to_dict() if isinstance(self.model, GPT) else {},
-            "train_config": cfg.to_dict(), "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {}, "best_val_loss": self.best_val,
-            "tokenizer": tokenizer.saved_form(), "history": self.history.to_dict(),
-            "rng": {**ranks[0], "ranks": ranks}, "data": data,
-        }
+        return build_checkpoint(
+            step=self.step, model=self.model.state_dict(),
+            model_config=self.model.config.to_dict() if isinstance(self.model, GPT) else {},
+            train_config=cfg.to_dict(), optimizer=self.optimizer.state_dict(),
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else {}, best_val_loss=self.best_val,
+            tokenizer=tokenizer, history=self.history, rng=ranks, data=data,
+        )
 
     def restore(self, ckpt: dict, rank: int) -> None:
         """Continue from a checkpoint: weights, optimizer, history, and this rank's random streams."""
@@ -313,8 +304,18 @@ def load_corpus_once(cfg: TrainConfig, rt: Runtime) -> Corpus:
     return corpus
 
 
-def check_corpus(cfg: TrainConfig, corpus: Corpus, model: LanguageModel | None) -> None:
-    """Every split must hold more than one window, and one step must fit in memory."""
+def open_checkpoint(run: RunFolder | None, out_dir: str | Path | None, resume: bool, force: bool) -> dict | None:
+    """The checkpoint to continue from (None for a new run). Rank 0 opens the run folder, which checks it and
+    refuses to mix runs; the other ranks of a resumed run read the checkpoint that rank 0 checked."""
+    if run is not None:
+        return run.open(resume, force)
+    if resume:
+        return load_checkpoint(Path(out_dir) / "ckpt.pt")
+    return None
+
+
+def check_corpus(cfg: TrainConfig, corpus: Corpus) -> None:
+    """Every split must hold more than one window."""
     for split in ("train", "val"):
         n = len(getattr(corpus, split))
         if n <= cfg.block_size:
@@ -322,10 +323,6 @@ def check_corpus(cfg: TrainConfig, corpus: Corpus, model: LanguageModel | None) 
                 f"TrainConfig.block_size ({cfg.block_size}) must be smaller than the {split} split ({n} tokens); "
                 "use a smaller block_size or more data"
             )
-    if model is None:
-        from .device import resolve_device
-
-        check_step_fits(cfg, corpus.vocab_size, resolve_device(cfg.device))
 
 
 def check_resumable(ckpt: dict, corpus: Corpus, model: LanguageModel, out_dir: Path) -> None:
@@ -397,9 +394,11 @@ def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageMode
     rt = Runtime.start(cfg.device, cfg.dtype)
     run = RunFolder(out_dir) if out_dir is not None and rt.dist.is_master else None
     with run or nullcontext():
-        ckpt = run.open(resume, force) if run else (load_checkpoint(Path(out_dir) / "ckpt.pt") if resume else None)
+        ckpt = open_checkpoint(run, out_dir, resume, force)
         corpus = corpus or load_corpus_once(cfg, rt)
-        check_corpus(cfg, corpus, model)
+        check_corpus(cfg, corpus)
+        if model is None:
+            check_step_fits(cfg, corpus.vocab_size, rt.device)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         model = (model or build_model(cfg, corpus.vocab_size)).to(rt.device)
         torch.manual_seed(cfg.seed + rt.dist.rank)  # but each rank its own dropout masks
@@ -434,11 +433,14 @@ def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageMode
                 state.history.step.append(step)
                 state.history.lr.append(lr)
                 bar.update(1)
-                is_eval = done % cfg.eval_interval == 0 or done == cfg.max_iters
-                is_ckpt = is_eval or (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
+                is_last = done == cfg.max_iters
+                is_eval = done % cfg.eval_interval == 0 or is_last
+                is_ckpt = is_eval or (cfg.checkpoint_interval > 0 and done % cfg.checkpoint_interval == 0)
+                is_log = done % cfg.log_interval == 0
                 # Alone we stop right after the step a signal arrived in. Under DDP, saving is collective, so
                 # all ranks must stop at the same step: they agree at the next log step instead.
-                if not (is_ckpt or done % cfg.log_interval == 0 or (stop["signal"] and not rt.dist.distributed)):
+                signal_here = stop["signal"] is not None and not rt.dist.distributed
+                if not (is_ckpt or is_log or signal_here):
                     continue
                 losses = read_losses(pending, stop, rt)
                 stopping = stop["signal"]  # decided (and agreed) here: a later signal waits for the next step
@@ -447,7 +449,9 @@ def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageMode
                 state.history.train_loss.extend(losses)
                 state.history.tokens_per_sec.extend([tok_s] * len(losses))
                 bar.set_postfix(loss=f"{losses[-1]:.4f}", tok_s=f"{tok_s:,.0f}")
-                improved = is_eval and rt.dist.is_master and evaluate(state, corpus, cfg, rt, say)
+                improved = False  # a new best val loss: only rank 0 evaluates, and only at eval steps
+                if is_eval and rt.dist.is_master:
+                    improved = evaluate(state, corpus, cfg, rt, say)
                 if is_ckpt or stopping:
                     save_checkpoint(state, cfg, corpus, rt, run, improved)
                 for cb in callbacks:

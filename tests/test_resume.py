@@ -1,5 +1,6 @@
 """Checkpoint/resume: bit-exact continuation after SIGKILL, Ctrl-C/SIGTERM handling, refusals."""
 
+import inspect
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from nanogpt_lib import CheckpointError, get_config, load_checkpoint, train
-from nanogpt_lib.checkpoint import atomic_save
+from nanogpt_lib.checkpoint import FORMAT, REQUIRED_KEYS, VERSION, atomic_save, build_checkpoint
 
 WORKER = Path(__file__).with_name("train_worker.py")
 
@@ -46,6 +47,11 @@ def test_checkpoint_holds_everything_needed(tmp_path, small_corpus):
     assert ckpt["optimizer"]["state"] and ckpt["tokenizer"]["kind"] == "char"
     assert (tmp_path / "best.pt").is_file() and (tmp_path / "loss.png").is_file()
     assert (tmp_path / "history.json").is_file() and (tmp_path / "config.json").is_file()
+    # The format lives in one place: what training writes is what build_checkpoint documents and load checks.
+    documented = set(inspect.signature(build_checkpoint).parameters) | {"format", "version"}
+    assert set(ckpt) == documented and set(REQUIRED_KEYS) <= documented
+    assert ckpt["format"] == FORMAT and ckpt["version"] == VERSION
+    assert ckpt["data"]["train_tokens"] == len(small_corpus.train)
 
 
 def test_resume_can_extend_max_iters(tmp_path, small_corpus):

@@ -28,7 +28,7 @@ import torch
 from ..checkpoint import load_model_and_tokenizer
 from ..config import PRESETS, TrainConfig, get_config, parse_overrides
 from ..data import Corpus, load_text, split_ids
-from ..device import autocast, resolve_device, resolve_dtype
+from ..device import autocast, measured_cpu_flops, resolve_device, resolve_dtype, training_flops_per_token
 from ..evaluate import evaluate_text_ids, time_generation, val_ids
 from ..files import atomic_write_text
 from ..model import GPT
@@ -44,25 +44,9 @@ GPU_PEAK_FLOPS = {  # checked in order: the more specific names first
 
 
 def flops_per_token(model: GPT) -> float:
-    """Training FLOPs per token: 6N for the matmuls with the weights (forward + backward) plus
-    12·L·H·Q·T for attention scores and their use (L layers, H heads, Q head size, T context)."""
+    """Training FLOPs per token of `model` (`device.training_flops_per_token`)."""
     c = model.config
-    return 6 * model.num_params(exclude_embeddings=True) + 12 * c.n_layer * c.n_head * c.head_size * c.block_size
-
-
-def measured_cpu_peak(dtype: torch.dtype = torch.float32, n: int = 1024, repeats: int = 5) -> float:
-    """The best FLOP/s a large matmul in `dtype` reaches on this CPU: the honest 'peak' for CPU MFU
-    (CPUs have no data-sheet number that PyTorch can reach; the best of several runs filters out noise)."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    return training_flops_per_token(model.num_params(exclude_embeddings=True), c.n_layer, c.n_embd, c.block_size)
 
 
 def peak_flops(device: torch.device, dtype: str, override: float | None) -> tuple[float, str]:
@@ -75,7 +59,7 @@ def peak_flops(device: torch.device, dtype: str, override: float | None) -> tupl
             if key in name:
                 return table[dtype], f"{key} data sheet, dense {dtype}"
         return 312e12, f"unknown GPU {name!r}: assumed A100 bfloat16 (pass --peak-flops)"
-    return measured_cpu_peak(getattr(torch, dtype)), f"measured: best {dtype} 1024x1024 matmul on this CPU"
+    return measured_cpu_flops(getattr(torch, dtype)), f"measured: best {dtype} 1024x1024 matmul on this CPU"
 
 
 def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
@@ -229,7 +213,7 @@ def bench_eval(init_from: str | None = None, out_dir: str | None = None, data: s
     mem, mem_source = peak_memory_bytes(dev)
     block = min(block_size or model.config.block_size, model.config.block_size)
     return {
-        "benchmark": "eval", "model": source, "params": model.num_params(), "tokenizer": tokenizer.kind,
+        "benchmark": "eval", "model": source, "params": model.num_params(), "tokenizer": tokenizer.name,
         "vocab_size": tokenizer.vocab_size, "data": "Tiny Shakespeare val split (last 10% of tokens)",
         "block_size": block, "stride": stride or block, "val_tokens": len(ids), **result.to_dict(),
         "seconds": seconds, "tokens_per_sec": result.tokens / seconds, "peak_memory_bytes": mem,
@@ -268,6 +252,11 @@ def bench_generate(init_from: str | None = None, out_dir: str | None = None, pre
         "peak_memory_bytes": mem, "peak_memory_source": mem_source, "device": str(dev),
         "date": datetime.date.today().isoformat(), "machine": machine(),
     }
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """`nanogpt bench KIND ...`: run the benchmark chosen on the command line and print its JSON."""
+    print(json.dumps(args.bench_func(args), indent=2))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentParser]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import errno
-import json
-import os
 import signal
 import sys
 import warnings
@@ -140,6 +138,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from ..device import DistInfo
     from ..train import train
 
     if args.resume and not args.out_dir:
@@ -147,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     args.out_dir = args.out_dir or str(Path("runs") / (args.preset or "cpu"))
     cfg = train_config_from_args(args)
     result = train(cfg, out_dir=args.out_dir, resume=args.resume, force=args.force, progress=not args.no_progress)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+    if not DistInfo.from_env().is_master:  # under torchrun only rank 0 reports
         return
     h = result.history
     best = f"{h.best_val_loss:.4f}" if h.eval_val_loss else "n/a"
@@ -255,16 +254,13 @@ def run(argv: list[str] | None = None) -> int:
             args = parse_strict(parser, subparsers[command], argv)
         else:
             args = parser.parse_args(argv)
+        from .bench import cmd_bench
         from .course import cmd_course
         from .report import cmd_report
 
-        handlers = {"prepare": cmd_prepare, "train": cmd_train, "sample": cmd_sample, "course": cmd_course,
-                    "report": cmd_report}
-        if args.command in handlers:
-            handlers[args.command](args)
-        else:
-            result = args.bench_func(args)
-            print(json.dumps(result, indent=2))
+        handlers = {"prepare": cmd_prepare, "train": cmd_train, "sample": cmd_sample, "bench": cmd_bench,
+                    "course": cmd_course, "report": cmd_report}
+        handlers[args.command](args)
     except TrainingInterrupted as e:
         if e.at_once:
             print(f"nanogpt: {e}; the last complete checkpoint is kept", file=sys.stderr)
