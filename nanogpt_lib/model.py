@@ -7,8 +7,9 @@ BigramLanguageModel → Head → MultiHeadAttention → CausalSelfAttention → 
 `scaled_dot_product_attention`; it is what `Block` and `GPT` use, so the training path never loops over
 heads in Python. Generation with a key/value cache lives in `kv_cache.py`, sampling in `sampling.py`.
 
-At the end, notebook 08's changes since GPT-2 (RMSNorm, RotaryEmbedding, ReLUSquared, SwiGLU), each
-switched on by a `GPTConfig` field and off by default, so a default `GPT` is exactly GPT-2.
+Notebook 08's changes since GPT-2 (RMSNorm, RotaryEmbedding, ReLUSquared, SwiGLU) come just before the GPT
+that uses them (each piece is defined before its first use); each is switched on by a `GPTConfig` field and
+off by default, so a default `GPT` is exactly GPT-2.
 """
 
 from __future__ import annotations
@@ -132,184 +133,9 @@ class MultiHeadAttention(nn.Module):
         return self.dropout(self.proj(torch.cat([h(x) for h in self.heads], dim=-1)))
 
 
-class CausalSelfAttention(nn.Module):
-    """All heads at once: one fused q/k/v projection and PyTorch's fused attention kernel."""
-
-    def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
-        super().__init__()
-        self.n_head, self.n_embd, self.layer_idx = config.n_head, config.n_embd, layer_idx
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = config.dropout
-        self.resid_dropout = nn.Dropout(config.dropout)
-        # Notebook 08: normalised queries/keys and rotary positions (None = GPT-2's attention).
-        self.q_norm = RMSNorm(config.head_size) if config.qk_norm else None
-        self.k_norm = RMSNorm(config.head_size) if config.qk_norm else None
-        self.rotary = RotaryEmbedding(config.head_size, config.block_size) if config.pos_emb == "rope" else None
-
-    def qkv(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, T, C) → queries, keys, values of shape (B, n_head, T, head_size): the heads become a batch dim.
-
-        `start` is the position of the first token (non-zero when a KV cache holds the tokens before it).
-        """
-        B, T, C = x.shape
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
-        if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        if self.rotary is not None:
-            q, k = self.rotary(q, start), self.rotary(k, start)
-        return q, k, v
-
-    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The (B, n_head, T, T) probabilities the fused kernel uses but never returns (for pictures)."""
-        q, k, _ = self.qkv(x)
-        T = x.size(1)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
-
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.qkv(x, cache.pos if cache is not None else 0)
-        mask, is_causal = None, True
-        if cache is not None:
-            past = cache.pos
-            k, v = cache.update(self.layer_idx, k, v)
-            if past > 0:  # new queries see every cached key plus the new keys up to themselves
-                is_causal = False
-                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
-        )
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # concatenate the heads again
-        return self.resid_dropout(self.c_proj(y))
-
-
-class FeedForward(nn.Module):
-    """Per-token MLP: widen 4x, GELU, project back. Attention mixes tokens; this thinks about each one.
-
-    `activation="relu2"` swaps GELU for notebook 08's `ReLUSquared`; the weights are the same.
-    """
-
-    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True, activation: str = "gelu") -> None:
-        super().__init__()
-        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
-        # GPT-2's tanh GELU, so pretrained weights behave identically
-        self.act = nn.GELU(approximate="tanh") if activation == "gelu" else ReLUSquared()
-        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
-
-
-class Block(nn.Module):
-    """Transformer block: communication (attention) then computation (MLP), each pre-LayerNorm and residual."""
-
-    def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
-        super().__init__()
-        self.ln_1 = make_norm(config)
-        self.attn = CausalSelfAttention(config, layer_idx)
-        self.ln_2 = make_norm(config)
-        self.mlp = make_mlp(config)
-
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        # Residual connections give gradients a straight path from the loss to every layer.
-        x = x + self.attn(self.ln_1(x), cache)
-        return x + self.mlp(self.ln_2(x))
-
-
-class GPT(LanguageModel):
-    """A decoder-only Transformer: token + position embeddings, `n_layer` blocks, final LayerNorm, LM head.
-
-    With `pos_emb="rope"` there is no position table (`wpe`): attention rotates queries and keys instead.
-    """
-
-    supports_cache = True
-
-    def __init__(self, config: GPTConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.context_length, self.vocab_size = config.block_size, config.vocab_size
-        layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
-        if config.pos_emb == "learned":
-            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
-        layers.update(
-            drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
-            ln_f=make_norm(config),
-        )
-        self.transformer = nn.ModuleDict(layers)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        if config.tie_embeddings:
-            # Weight tying: reading a token in and writing it out use the same vectors (fewer parameters).
-            self.lm_head.weight = self.transformer.wte.weight
-        self.apply(self._init_weights)
-        # GPT-2: each residual branch adds to the stream, so scale the last projection of each branch down
-        # by sqrt(2 * n_layer) to keep the residual stream's variance from growing with depth.
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-    def num_params(self, exclude_embeddings: bool = False) -> int:
-        """Parameter count (tied weights counted once); optionally without the position embedding table."""
-        n = sum(p.numel() for p in self.parameters())
-        if exclude_embeddings and "wpe" in self.transformer:
-            n -= self.transformer.wpe.weight.numel()
-        return n
-
-    def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Final-LayerNorm activations `(B, T, n_embd)` for token ids `idx`."""
-        B, T = idx.shape
-        start = cache.pos if cache is not None else 0
-        if start + T > self.config.block_size:
-            raise ValueError(
-                f"sequence length {start + T} exceeds block_size {self.config.block_size}: crop the input to its "
-                f"last {self.config.block_size} tokens (generate() does this for you)"
-            )
-        x = self.transformer.wte(idx)
-        if "wpe" in self.transformer:  # with RoPE, positions enter inside attention instead
-            x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
-        x = self.transformer.drop(x)
-        for block in self.transformer.h:
-            x = block(x, cache)
-        if cache is not None:
-            cache.pos += T
-        return self.transformer.ln_f(x)
-
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        logits = self.lm_head(self.hidden_states(idx))
-        return logits, lm_loss(logits, targets)
-
-    def next_token_logits(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        # Only the last position is needed when sampling, so skip the LM head everywhere else.
-        return self.lm_head(self.hidden_states(idx, cache)[:, -1, :])
-
-    def new_cache(self, batch_size: int, device: torch.device) -> KVCache:
-        return KVCache(self.config, batch_size, device, self.transformer.wte.weight.dtype)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str, dropout: float | None = None, bias: bool | None = None) -> "GPT":
-        """GPT-2 weights: `gpt2` ... `gpt2-xl` (downloaded) or a Hugging Face folder (see pretrained.py)."""
-        config, weights, source = read_pretrained(name_or_path, dropout=dropout, bias=bias)
-        model = cls(config)
-        copy_pretrained_weights(model.state_dict(), weights, source)
-        return model
-
-    def save_pretrained(self, folder, tokenizer=None):
-        """Write a Hugging Face GPT-2 folder (config.json + model.safetensors) that `transformers` loads."""
-        return write_pretrained(self.config, self.state_dict(), folder, tokenizer)
-
-
 # ---------------------------------------------------------------------------------------------------------
-# Notebook 08: what changed since GPT-2. Each piece is chosen by a GPTConfig field; the defaults are GPT-2's.
+# Notebook 08: what changed since GPT-2, defined here because the GPT below can use them. Each is chosen
+# by a GPTConfig field; the defaults are GPT-2's.
 
 
 class RMSNorm(nn.Module):
@@ -402,6 +228,81 @@ class SwiGLU(nn.Module):
         return self.dropout(self.c_proj(F.silu(gate) * up))
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The GPT: fused attention, the MLP, the block and the whole model (notebooks 03-04 and 07).
+
+
+class CausalSelfAttention(nn.Module):
+    """All heads at once: one fused q/k/v projection and PyTorch's fused attention kernel."""
+
+    def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
+        super().__init__()
+        self.n_head, self.n_embd, self.layer_idx = config.n_head, config.n_embd, layer_idx
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+        # Notebook 08: normalised queries/keys and rotary positions (None = GPT-2's attention).
+        self.q_norm = RMSNorm(config.head_size) if config.qk_norm else None
+        self.k_norm = RMSNorm(config.head_size) if config.qk_norm else None
+        self.rotary = RotaryEmbedding(config.head_size, config.block_size) if config.pos_emb == "rope" else None
+
+    def qkv(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, C) → queries, keys, values of shape (B, n_head, T, head_size): the heads become a batch dim.
+
+        `start` is the position of the first token (non-zero when a KV cache holds the tokens before it).
+        """
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rotary is not None:
+            q, k = self.rotary(q, start), self.rotary(k, start)
+        return q, k, v
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The (B, n_head, T, T) probabilities the fused kernel uses but never returns (for pictures)."""
+        q, k, _ = self.qkv(x)
+        T = x.size(1)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x, cache.pos if cache is not None else 0)
+        mask, is_causal = None, True
+        if cache is not None:
+            past = cache.pos
+            k, v = cache.update(self.layer_idx, k, v)
+            if past > 0:  # new queries see every cached key plus the new keys up to themselves
+                is_causal = False
+                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # concatenate the heads again
+        return self.resid_dropout(self.c_proj(y))
+
+
+class FeedForward(nn.Module):
+    """Per-token MLP: widen 4x, GELU, project back. Attention mixes tokens; this thinks about each one.
+
+    `activation="relu2"` swaps GELU for notebook 08's `ReLUSquared`; the weights are the same.
+    """
+
+    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True, activation: str = "gelu") -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
+        # GPT-2's tanh GELU, so pretrained weights behave identically
+        self.act = nn.GELU(approximate="tanh") if activation == "gelu" else ReLUSquared()
+        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
 def make_norm(config: GPTConfig) -> nn.Module:
     """The normalisation `config.norm` names, over `n_embd` features."""
     if config.norm == "rmsnorm":
@@ -414,3 +315,109 @@ def make_mlp(config: GPTConfig) -> nn.Module:
     if config.mlp == "swiglu":
         return SwiGLU(config.n_embd, config.dropout, config.bias)
     return FeedForward(config.n_embd, config.dropout, config.bias, activation=config.mlp)
+
+
+class Block(nn.Module):
+    """Transformer block: communication (attention) then computation (MLP), each pre-LayerNorm and residual."""
+
+    def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
+        super().__init__()
+        self.ln_1 = make_norm(config)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = make_norm(config)
+        self.mlp = make_mlp(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        # Residual connections give gradients a straight path from the loss to every layer.
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(LanguageModel):
+    """A decoder-only Transformer: token + position embeddings, `n_layer` blocks, final LayerNorm, LM head.
+
+    With `pos_emb="rope"` there is no position table (`wpe`): attention rotates queries and keys instead.
+    """
+
+    supports_cache = True
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.context_length, self.vocab_size = config.block_size, config.vocab_size
+        layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if config.pos_emb == "learned":
+            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        layers.update(
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
+            ln_f=make_norm(config),
+        )
+        self.transformer = nn.ModuleDict(layers)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            # Weight tying: reading a token in and writing it out use the same vectors (fewer parameters).
+            self.lm_head.weight = self.transformer.wte.weight
+        self.apply(self._init_weights)
+        # GPT-2: each residual branch adds to the stream, so scale the last projection of each branch down
+        # by sqrt(2 * n_layer) to keep the residual stream's variance from growing with depth.
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_params(self, exclude_embeddings: bool = False) -> int:
+        """Parameter count (tied weights counted once); optionally without the position embedding table."""
+        n = sum(p.numel() for p in self.parameters())
+        if exclude_embeddings and "wpe" in self.transformer:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def last_hidden_state(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """The last block's output after the final norm, `(B, T, n_embd)`, for token ids `idx`: what the LM head
+        reads (Hugging Face calls it `last_hidden_state`; its `hidden_states` are every layer's)."""
+        B, T = idx.shape
+        start = cache.pos if cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(
+                f"sequence length {start + T} exceeds block_size {self.config.block_size}: crop the input to its "
+                f"last {self.config.block_size} tokens (generate() does this for you)"
+            )
+        x = self.transformer.wte(idx)
+        if "wpe" in self.transformer:  # with RoPE, positions enter inside attention instead
+            x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
+        x = self.transformer.drop(x)
+        for block in self.transformer.h:
+            x = block(x, cache)
+        if cache is not None:
+            cache.pos += T
+        return self.transformer.ln_f(x)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        logits = self.lm_head(self.last_hidden_state(idx))
+        return logits, lm_loss(logits, targets)
+
+    def next_token_logits(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        # Only the last position is needed when sampling, so skip the LM head everywhere else.
+        return self.lm_head(self.last_hidden_state(idx, cache)[:, -1, :])
+
+    def new_cache(self, batch_size: int, device: torch.device) -> KVCache:
+        return KVCache(self.config, batch_size, device, self.transformer.wte.weight.dtype)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, dropout: float | None = None, bias: bool | None = None) -> "GPT":
+        """GPT-2 weights: `gpt2` ... `gpt2-xl` (downloaded) or a Hugging Face folder (see pretrained.py)."""
+        config, weights, source = read_pretrained(name_or_path, dropout=dropout, bias=bias)
+        model = cls(config)
+        copy_pretrained_weights(model.state_dict(), weights, source)
+        return model
+
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write a Hugging Face GPT-2 folder (config.json + model.safetensors) that `transformers` loads."""
+        return write_pretrained(self.config, self.state_dict(), folder, tokenizer)

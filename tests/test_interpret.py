@@ -65,7 +65,7 @@ def test_residual_stream_runs_from_the_embeddings_to_the_final_layernorm(model, 
     with torch.no_grad():
         embeddings = model.transformer.wte(idx) + model.transformer.wpe(torch.arange(idx.size(1)))
         torch.testing.assert_close(cap.residual[0], embeddings)
-        torch.testing.assert_close(model.transformer.ln_f(cap.residual[-1]), model.hidden_states(idx))
+        torch.testing.assert_close(model.transformer.ln_f(cap.residual[-1]), model.last_hidden_state(idx))
         torch.testing.assert_close(cap.logits, model(idx)[0])
 
 

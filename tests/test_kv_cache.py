@@ -36,8 +36,8 @@ def test_incremental_logits_equal_full_forward(model):
     full = model(x)[0]
     cache = KVCache(model.config, 1, x.device, torch.float32)
     with torch.no_grad():
-        first = model.lm_head(model.hidden_states(x[:, :7], cache))
-        rest = [model.lm_head(model.hidden_states(x[:, t : t + 1], cache)) for t in range(7, 12)]
+        first = model.lm_head(model.last_hidden_state(x[:, :7], cache))
+        rest = [model.lm_head(model.last_hidden_state(x[:, t : t + 1], cache)) for t in range(7, 12)]
     torch.testing.assert_close(torch.cat([first, *rest], dim=1), full, atol=1e-5, rtol=0)
     assert cache.pos == 12
 
