@@ -191,12 +191,12 @@ class Corpus:
         """
         where = (f"{Path(self.source['path']).name} (sha256 {self.source['sha256'][:12]}…)" if self.source
                  else "in-memory text")
-        return (f"data: {where}; {self.tokenizer.kind} tokenizer, vocab {self.vocab_size:,}; "
+        return (f"data: {where}; {self.tokenizer.name} tokenizer, vocab {self.vocab_size:,}; "
                 f"{len(self.train):,} train + {len(self.val):,} val tokens")
 
     def summary(self) -> dict:
         """What a run records about its data (config.json, checkpoints)."""
-        return {"source": self.source, "tokenizer": self.tokenizer.kind, "vocab_size": self.vocab_size,
+        return {"source": self.source, "tokenizer": self.tokenizer.name, "vocab_size": self.vocab_size,
                 "train_tokens": len(self.train), "val_tokens": len(self.val)}
 
     @property
@@ -238,7 +238,7 @@ def prepare(
         "source": source,
         "corpus_chars": source["chars"],
         "corpus_bytes": source["bytes"],
-        "tokenizer": tokenizer.kind,
+        "tokenizer": tokenizer.name,
         "vocab_size": tokenizer.vocab_size,
         "dtype": ids.dtype.name,
         "train_tokens": len(train),

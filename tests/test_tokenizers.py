@@ -1,7 +1,10 @@
 """Tokenizers: round trips, BPE training against the naive algorithm, fast == slow encoding, save/load,
 the tiktoken wrapper and its offline error, GPT-2's ranks from a local file and recovered as merges (our
-pure-Python BPE against tiktoken), SentencePiece, and `prepare` with every trainable tokenizer."""
+pure-Python BPE against tiktoken), SentencePiece, `prepare` with every trainable tokenizer, every registered
+kind saved and loaded, `name` (what get_tokenizer was given, and what logs show), the package's exports."""
 
+import ast
+import importlib
 import json
 import os
 from pathlib import Path
@@ -9,21 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nanogpt_lib.data import load_prepared, load_text, prepare
+import nanogpt_lib.tokenizers as tokenizers_package
+from nanogpt_lib.data import Corpus, load_prepared, load_text, prepare
 from nanogpt_lib.tokenizers import (
     GPT2_RANKS_ENV,
+    TOKENIZER_TYPES,
     BPETokenizer,
     CharTokenizer,
     SentencePieceTokenizer,
     TiktokenTokenizer,
+    Tokenizer,
     TokenizerFilesMissing,
     best_pair,
     get_tokenizer,
     load_tokenizer,
     merge_pair,
     pair_counts,
-    _split_regex,
+    tokenizer_from_dict,
 )
+from nanogpt_lib.tokenizers.bpe import _split_regex
 
 PARAGRAPH = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
@@ -197,15 +204,13 @@ def gpt2_bpe(gpt2):
 def test_gpt2_from_a_local_ranks_file(gpt2, monkeypatch):
     assert gpt2.vocab_size == 50257 and gpt2.eot_id == 50256
     assert gpt2.encode("Hello world") == [15496, 995]  # GPT-2's published ids
-    assert gpt2.to_dict() == {"name": "gpt2"}
+    assert gpt2.to_dict() == {"name": "gpt2"} and gpt2.saved_form() == {"kind": "tiktoken", "name": "gpt2"}
     monkeypatch.setenv(GPT2_RANKS_ENV, str(gpt2_ranks_file()))
     assert get_tokenizer("gpt2").encode(PARAGRAPH) == gpt2.encode(PARAGRAPH)
     assert load_tokenizer_dict_gpt2().encode(PARAGRAPH) == gpt2.encode(PARAGRAPH)
 
 
 def load_tokenizer_dict_gpt2():
-    from nanogpt_lib.tokenizers import tokenizer_from_dict
-
     return tokenizer_from_dict({"kind": "tiktoken", "name": "gpt2"})
 
 
@@ -283,7 +288,7 @@ def test_prepare_with_trainable_tokenizers(tmp_path, name):
     meta = prepare(tmp_path / "data", src, name, vocab_size=320)
     assert meta["tokenizer"] == name and meta["vocab_size"] == 320 and meta["dtype"] == "uint16"
     corpus = load_prepared(tmp_path / "data")
-    ids = np.concatenate([corpus.train.numpy(), corpus.val.numpy()])
+    ids = np.concatenate([corpus.train, corpus.val])  # the token files, memory-mapped
     assert corpus.tokenizer.decode(ids.tolist()) == PARAGRAPH * 30
     assert os.path.getsize(tmp_path / "data" / "train.bin") == 2 * meta["train_tokens"]
 
@@ -297,3 +302,73 @@ def test_load_corpus_refuses_a_different_vocab_size(tmp_path, monkeypatch):
     assert load_corpus(tmp_path / "d", "bpe", vocab_size=300).vocab_size == 300
     with pytest.raises(ValueError, match="vocab_size 320 was asked"):
         load_corpus(tmp_path / "d", "bpe", vocab_size=320)
+
+
+@pytest.fixture(scope="module")
+def by_name() -> dict[str, Tokenizer]:
+    """One tokenizer for each name get_tokenizer knows (gpt2 only where its ranks file is available)."""
+    made = {name: get_tokenizer(name, PARAGRAPH * 20, vocab_size=400) for name in ("char", "bpe", "sentencepiece")}
+    if gpt2_ranks_file() is not None:
+        made["gpt2"] = get_tokenizer("gpt2", ranks_file=gpt2_ranks_file())
+    return made
+
+
+@pytest.mark.parametrize("name", ["char", "bpe", "sentencepiece", pytest.param("gpt2", marks=needs_gpt2_ranks)])
+def test_name_is_what_get_tokenizer_was_given(by_name, name, monkeypatch):
+    if name == "gpt2":
+        monkeypatch.setenv(GPT2_RANKS_ENV, str(gpt2_ranks_file()))
+    tok = by_name[name]
+    assert tok.name == name and tokenizer_from_dict(tok.saved_form()).name == name
+
+
+@pytest.mark.parametrize("kind", sorted(TOKENIZER_TYPES))
+def test_every_registered_kind_saves_and_loads(by_name, kind, tmp_path, monkeypatch):
+    if kind == "tiktoken" and gpt2_ranks_file() is None:
+        pytest.skip(f"GPT-2's ranks file not available (set {GPT2_RANKS_ENV})")
+    monkeypatch.setenv(GPT2_RANKS_ENV, str(gpt2_ranks_file()))
+    (tok,) = [t for t in by_name.values() if t.kind == kind]  # a new kind needs an example in by_name
+    loaded = load_tokenizer(tok.save(tmp_path / "t.json"))
+    assert type(loaded) is type(tok) and loaded.saved_form() == tok.saved_form()
+    assert loaded.encode(PARAGRAPH) == tok.encode(PARAGRAPH) and loaded.decode(tok.encode(PARAGRAPH)) == PARAGRAPH
+    assert (loaded.name, loaded.vocab_size, loaded.eot_id) == (tok.name, tok.vocab_size, tok.eot_id)
+
+
+def test_logs_and_summaries_use_the_name_not_the_saved_kind():
+    tok = TiktokenTokenizer(BPETokenizer.train(PARAGRAPH, 300).to_tiktoken())
+    assert tok.kind == "tiktoken" and tok.name == "nanogpt-bpe-43"
+    corpus = Corpus.from_text(PARAGRAPH, tok)
+    assert "; nanogpt-bpe-43 tokenizer, vocab 300;" in corpus.describe()
+    assert corpus.summary()["tokenizer"] == "nanogpt-bpe-43"
+
+
+@needs_gpt2_ranks
+def test_prepare_with_gpt2_records_its_name(tmp_path, monkeypatch):
+    monkeypatch.setenv(GPT2_RANKS_ENV, str(gpt2_ranks_file()))
+    src = tmp_path / "input.txt"
+    src.write_text(PARAGRAPH * 3)
+    meta = prepare(tmp_path / "data", src, "gpt2")
+    assert meta["tokenizer"] == "gpt2" and meta["vocab_size"] == 50257
+    assert "gpt2 tokenizer" in load_prepared(tmp_path / "data").describe()
+
+
+def defined_names(path: Path) -> list[str]:
+    """The public names a module defines at its top level (not the ones it imports)."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return [n for n in names if not n.startswith("_")]
+
+
+def test_the_package_exports_every_public_name_of_its_modules():
+    modules = sorted(Path(tokenizers_package.__file__).parent.glob("[!_]*.py"))
+    assert {p.stem for p in modules} >= {"base", "bpe", "gpt2"}
+    for path in modules:
+        module = importlib.import_module(f"nanogpt_lib.tokenizers.{path.stem}")
+        for name in defined_names(path):
+            assert name in tokenizers_package.__all__, f"{path.name} defines {name}, which the package does not export"
+            assert getattr(tokenizers_package, name) is getattr(module, name)
