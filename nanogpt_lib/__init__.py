@@ -2,8 +2,9 @@
 
 The notebooks build each piece by hand and then check it against the version imported from here. The
 modules, bottom to top: tokenizers → data → config, sampling, kv_cache, pretrained, model → optim →
-device, history, checkpoint, train, evaluate, plot, notebook (the last two load on first use). The
-`nanogpt` command lives in `nanogpt_lib.cli`, which imports these and is never imported by them.
+device, history, checkpoint, train, evaluate, plot, notebook (the last two load on first use; `plot` is the
+package that draws every picture). The `nanogpt` command lives in `nanogpt_lib.cli`, which imports these and
+is never imported by them.
 """
 
 from .checkpoint import (

@@ -185,7 +185,7 @@ for row in range(batch_size):
 # target `y[b, t]`.
 
 # %%
-from nanogpt_lib import diagrams
+from nanogpt_lib.plot import diagrams
 
 diagrams.batch_windows([decode(row) for row in xb], [decode(row) for row in yb], row=1, t=3)
 

@@ -52,8 +52,9 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from nanogpt_lib import Corpus, History, LiveLossPlot, diagrams, get_batch, load_text
+from nanogpt_lib import Corpus, History, LiveLossPlot, get_batch, load_text
 from nanogpt_lib.notebook import pick
+from nanogpt_lib.plot import diagrams
 
 corpus = Corpus.from_text(load_text())
 encode, decode = corpus.tokenizer.encode, corpus.tokenizer.decode

@@ -109,7 +109,7 @@ print("loop == triangular matmul == masked softmax")
 # into weights that sum to 1.
 
 # %%
-from nanogpt_lib import diagrams
+from nanogpt_lib.plot import diagrams
 
 diagrams.causal_mask(torch.randn(5, 5, generator=torch.Generator().manual_seed(3)))
 

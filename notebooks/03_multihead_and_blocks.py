@@ -52,7 +52,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 import nanogpt_lib
-from nanogpt_lib import CausalSelfAttention, GPTConfig, Head, diagrams, load_corpus, notebook_config, train
+from nanogpt_lib import CausalSelfAttention, GPTConfig, Head, load_corpus, notebook_config, train
+from nanogpt_lib.plot import diagrams
 
 
 # %% [markdown]

@@ -53,9 +53,10 @@ from torch.nn import functional as F
 import time
 
 import nanogpt_lib
-from nanogpt_lib import (Block, GPTConfig, LiveLossPlot, diagrams, get_batch, get_config, load_corpus,
-                         notebook_config, plot_lr, plot_runs, sample_text, train)
+from nanogpt_lib import (Block, GPTConfig, LiveLossPlot, get_batch, get_config, load_corpus, notebook_config, plot_lr,
+                         plot_runs, sample_text, train)
 from nanogpt_lib.notebook import pick
+from nanogpt_lib.plot import diagrams
 
 corpus = load_corpus()
 
@@ -260,7 +261,7 @@ for temperature, top_k, top_p in SAMPLING_SETTINGS:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from nanogpt_lib.widgets import sampler_widget
+from nanogpt_lib.plot.widgets import sampler_widget
 
 sampler_widget(gpt, corpus.tokenizer, "ROMEO:\n", max_new_tokens=pick(real=200, fast=50))
 

@@ -57,9 +57,10 @@ import matplotlib.pyplot as plt
 import torch
 
 import nanogpt_lib
-from nanogpt_lib import (GPT, BatchSampler, diagrams, get_batch, get_config, load_checkpoint, load_corpus, lr_at,
-                         notebook_config, plot_runs, train)
+from nanogpt_lib import (GPT, BatchSampler, get_batch, get_config, load_checkpoint, load_corpus, lr_at, notebook_config,
+                         plot_runs, train)
 from nanogpt_lib.notebook import pick
+from nanogpt_lib.plot import diagrams
 
 corpus = load_corpus()
 workdir = Path("runs") / "05_training_at_scale"  # this notebook's run folders, beside it (git-ignored)

@@ -60,8 +60,9 @@ import regex
 import torch
 from IPython.display import Markdown, display
 
-from nanogpt_lib import Corpus, diagrams, get_tokenizer, load_text, notebook_config, pick, train
+from nanogpt_lib import Corpus, get_tokenizer, load_text, notebook_config, pick, train
 from nanogpt_lib.evaluate import evaluate_text_ids
+from nanogpt_lib.plot import diagrams
 from nanogpt_lib.tokenizers import GPT2_RANKS_ENV, GPT2_SPLIT_PATTERN, BPETokenizer, TokenizerFilesMissing
 
 text = load_text()

@@ -57,7 +57,8 @@ from torch.nn import functional as F
 from nanogpt_lib import (CausalSelfAttention, GPTConfig, Head, get_batch, load_corpus, load_model_and_tokenizer,
                          notebook_config, pick, plot_attention, train)
 from nanogpt_lib import interpret
-from nanogpt_lib.widgets import attention_explorer, show_token
+from nanogpt_lib.plot import show_token
+from nanogpt_lib.plot.widgets import attention_explorer
 
 # %% [markdown]
 # ## The model we look into

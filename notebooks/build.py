@@ -88,8 +88,13 @@ def collapse_carriage_returns(text: str) -> str:
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
+# The widget models that make a box a progress bar (tqdm's is an HBox: description HTML, FloatProgress, counts HTML).
+PROGRESS_MODELS = ("FloatProgressModel", "IntProgressModel")
+
+
 def flatten_progress_widgets(nb) -> None:
-    """Replace tqdm's notebook widgets by the text of their final state, which every viewer can show.
+    """Replace each progress bar's widget (a box with a progress-bar child) by the text of its final state, which
+    every viewer can show, and drop every other widget view (the library's controls also send a picture).
 
     Saved widget outputs need their widget state to render, which GitHub and Colab do not restore.
     """
@@ -99,14 +104,17 @@ def flatten_progress_widgets(nb) -> None:
             view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
             if view is None:
                 continue
-            parts = [state.get(child.removeprefix("IPY_MODEL_"), {}).get("state", {})
-                     for child in state.get(view["model_id"], {}).get("state", {}).get("children", [])]
-            if len(parts) == 3:  # tqdm: HTML prefix, FloatProgress, HTML postfix
-                filled = round(10 * parts[1].get("value", 0) / max(parts[1].get("max") or 1, 1))
-                text = f"{parts[0].get('value', '')}|{'█' * filled}{' ' * (10 - filled)}|{parts[2].get('value', '')}"
-                output.data = {"text/plain": html.unescape(text).replace("\u2007", " ")}
-            else:
+            children = [state.get(child.removeprefix("IPY_MODEL_"), {})
+                        for child in state.get(view["model_id"], {}).get("state", {}).get("children", [])]
+            bar = next((i for i, child in enumerate(children) if child.get("model_name") in PROGRESS_MODELS), None)
+            if bar is None:
                 del output.data["application/vnd.jupyter.widget-view+json"]
+                continue
+            parts = [child.get("state", {}) for child in children]
+            filled = round(10 * parts[bar].get("value", 0) / max(parts[bar].get("max") or 1, 1))
+            before, after = ("".join(p.get("value", "") for p in side) for side in (parts[:bar], parts[bar + 1:]))
+            text = f"{before}|{'█' * filled}{' ' * (10 - filled)}|{after}"
+            output.data = {"text/plain": html.unescape(text).replace("\u2007", " ")}
 
 
 def print_slowest_cells(nb, count: int = 3) -> None:

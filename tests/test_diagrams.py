@@ -1,11 +1,13 @@
-"""The explanatory figures of `nanogpt_lib.diagrams`: each draws what its notebook says it shows."""
+"""The explanatory figures of `nanogpt_lib.plot.diagrams`: each draws what its notebook says it shows."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
-from nanogpt_lib import diagrams
+from nanogpt_lib.evaluate import window_starts
+from nanogpt_lib.plot import diagrams
+from nanogpt_lib.tokenizers import BPETokenizer
 
 
 @pytest.fixture(autouse=True)
@@ -19,10 +21,16 @@ def texts(fig) -> list[str]:
     return [t.get_text() for ax in fig.axes for t in ax.texts + [ax.title, ax.xaxis.label, ax.yaxis.label]]
 
 
-def filled(fig, color: str) -> int:
-    """How many patches of the figure are filled with `color`."""
+def filled(axes, color: str) -> int:
+    """How many patches of `axes` (a list: `fig.axes`, `[ax]`) are filled with `color`."""
     rgba = plt.matplotlib.colors.to_rgba(color)
-    return sum(1 for ax in fig.axes for p in ax.patches if np.allclose(p.get_facecolor(), rgba))
+    return sum(1 for ax in axes for p in ax.patches if np.allclose(p.get_facecolor(), rgba))
+
+
+def test_all_names_every_figure():
+    figures = [name for name, value in vars(diagrams).items()
+               if callable(value) and not name.startswith("_") and value.__module__ == diagrams.__name__]
+    assert sorted(diagrams.__all__) == sorted(figures)
 
 
 def test_batch_windows_marks_one_context_and_its_target():
@@ -31,7 +39,7 @@ def test_batch_windows_marks_one_context_and_its_target():
     words = texts(fig)
     assert "x: inputs, shape (B, T) = (2, 4)" in words
     assert any("target y[1, 2] = 'h'" in w and "'efg'" in w for w in words)
-    assert filled(fig, diagrams.CONTEXT) == 3 and filled(fig, diagrams.TARGET) == 1
+    assert filled(fig.axes, diagrams.CONTEXT) == 3 and filled(fig.axes, diagrams.TARGET) == 1
     # every character of both grids is drawn
     assert sorted(w for w in words if len(w) == 1 and w.isalpha()) == sorted("abcdefgh" + "bcdefghi")
     with pytest.raises(ValueError):
@@ -46,7 +54,7 @@ def test_one_hot_lookup_selects_the_row():
     assert "weight[1]: (1, 4)" in words
     # the selected row appears twice (in the matrix and as the result), highlighted both times
     assert words.count("4.0") == words.count("7.0") == 2
-    assert filled(fig, diagrams.TARGET) == 1 + 4 + 4
+    assert filled(fig.axes, diagrams.TARGET) == 1 + 4 + 4
     with pytest.raises(ValueError):
         diagrams.one_hot_lookup(weight, 3, ["a", "b", "c"])
 
@@ -54,10 +62,10 @@ def test_one_hot_lookup_selects_the_row():
 def test_bigram_table_shows_only_the_chosen_characters():
     chars = ["\n", " ", "a", "b", "c"]
     probs = torch.softmax(torch.randn(5, 5), dim=-1)
-    fig = diagrams.bigram_table(probs, chars, " ab")
+    fig = diagrams.bigram_table(probs, chars, "\n ab")
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["␣", "a", "b"]
-    np.testing.assert_allclose(ax.images[0].get_array(), probs[1:4, 1:4].numpy(), rtol=1e-6)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["⏎", "␣", "a", "b"]  # as `show_token` writes them
+    np.testing.assert_allclose(ax.images[0].get_array(), probs[:4, :4].numpy(), rtol=1e-6)
     assert ax.get_xlabel() == "next character" and ax.get_ylabel() == "current character"
 
 
@@ -94,25 +102,50 @@ def test_transformer_block_draws_each_kind():
 
 def test_attention_masks_allow_what_each_kind_of_attention_reads():
     fig = diagrams.attention_masks(T=4, T_source=6)
-    counts = [sum(np.allclose(p.get_facecolor(), plt.matplotlib.colors.to_rgba(diagrams.CONTEXT))
-                  for p in ax.patches) for ax in fig.axes]
+    counts = [filled([ax], diagrams.CONTEXT) for ax in fig.axes]
     assert counts == [16, 10, 24]  # all pairs, the lower triangle with its diagonal, every (target, source) pair
 
 
-def test_seed_bands_span_the_seeds_and_show_every_final_loss():
-    from nanogpt_lib import History
-    from nanogpt_lib.plot import plot_seed_bands
+def test_gpt_architecture_labels_every_shape_and_the_tied_matrix():
+    words = "\n".join(texts(diagrams.gpt_architecture(B=8, T=16, vocab_size=65, n_layer=3, n_head=4, n_embd=32)))
+    for label in ["(8, 16)", "(8, 16, 32)", "(16, 32)", "logits (8, 16, 65)", "3 × Block", "4 heads × (8, 16, 8)",
+                  "hidden (8, 16, 128)", "wte = Wₑ: (65, 32)", "qkv (32, 96)", "tied: the head reuses Wₑ"]:
+        assert label in words, label
 
-    def run(level: float, final: float) -> History:
-        return History(step=list(range(10)), train_loss=[level] * 10, eval_step=[10], eval_train_loss=[final],
-                       eval_val_loss=[final])
 
-    fig = plot_seed_bands({"a": [run(1.0, 2.0), run(3.0, 4.0), run(2.0, 3.0)], "b": [run(5.0, 6.0)] * 3}, smooth=1)
-    ax, ax_val = fig.axes
-    assert [line.get_label() for line in ax.lines] == ["a (3 seeds)", "b (3 seeds)"]
-    np.testing.assert_allclose(ax.lines[0].get_ydata(), 2.0)  # the mean of the seeds
-    band = ax.collections[0].get_paths()[0].vertices[:, 1]
-    assert band.min() == 1.0 and band.max() == 3.0  # from the lowest to the highest seed
-    dots = [c for c in ax_val.collections if c.get_offsets().shape[0] == 3]
-    assert sorted(dots[0].get_offsets()[:, 1]) == [2.0, 3.0, 4.0]
-    assert [t.get_text() for t in ax_val.get_xticklabels()] == ["a", "b"]
+def test_training_step_shows_every_micro_batch_of_every_rank():
+    fig = diagrams.training_step(world_size=3, accum_steps=2)
+    words = texts(fig)
+    assert sum(w.startswith("micro\n") for w in words) == 3 * 2
+    assert [w for w in words if w.startswith("rank ")] == [f"rank {r}: sampler (seed + {r})" for r in range(3)]
+    assert "all-reduce: every rank gets the mean of the 3 gradients" in words
+    assert words.count("grad += ∇(loss / 2)") == 3
+    assert "one process: no all-reduce" in texts(diagrams.training_step(world_size=1, accum_steps=1))
+    with pytest.raises(ValueError):
+        diagrams.training_step(world_size=0)
+
+
+def test_bpe_merge_tree_builds_each_token_from_its_bytes():
+    tok = BPETokenizer.train("the cat sat on the mat; then the rat ate that hat " * 5, 290)
+    tokens = sorted(range(256, len(tok.vocab)), key=lambda t: len(tok.vocab[t]))[-2:]  # the two longest
+    fig = diagrams.bpe_merge_tree(tok.merges, tok.vocab, tokens)
+    assert len(fig.axes) == 2
+    for ax, token in zip(fig.axes, tokens):
+        nodes = [t.get_text() for t in ax.texts if t.get_bbox_patch() is not None]
+        ids = [int(t.get_text()) for t in ax.texts if t.get_bbox_patch() is None]
+        leaves = [i for i in ids if i < 256]
+        assert b"".join(tok.vocab[i] for i in leaves) == tok.vocab[token]  # the bytes, left to right
+        assert len(nodes) == len(ids) == 2 * len(leaves) - 1  # a binary tree
+        assert max(ids) == token and ax.get_title().endswith(f"= token {token}")
+    with pytest.raises(ValueError):
+        diagrams.bpe_merge_tree(tok.merges, tok.vocab, [len(tok.vocab)])
+
+
+@pytest.mark.parametrize("stride", [8, 5, 3, 1])
+def test_sliding_windows_score_every_target_once(stride):
+    n, block = 23, 8
+    starts = {block: window_starts(n, block, block), stride: window_starts(n, block, stride)}
+    fig = diagrams.sliding_windows(n, block, starts)
+    for ax, (s, window) in zip(fig.axes, starts.items()):
+        assert filled([ax], diagrams.TARGET) == n - 1  # every token but the first is a target exactly once
+        assert ax.get_title().startswith(f"block size {block}, stride {s}: {len(window)} windows")

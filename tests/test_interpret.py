@@ -16,6 +16,7 @@ from nanogpt_lib.interpret import (
     induction_scores,
     logit_lens,
     previous_token_keys,
+    removing_hooks,
     repeated_random_tokens,
     same_token_keys,
     token_keys,
@@ -58,6 +59,21 @@ def test_captured_attention_is_the_teaching_heads(model, idx):
                 expected = head.attention_weights(x)
             torch.testing.assert_close(cap.attention[layer][:, h], expected)
     assert no_hooks_left(model)
+
+
+def test_captured_attention_is_what_the_fused_layer_multiplies_its_values_by(model, idx):
+    """The fused kernel never returns its weights: what `capture` records must still be what it applies."""
+    weights = capture(model, idx).attention[1]
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, CONFIG.n_head, 11))
+    assert torch.all(weights.triu(diagonal=1) == 0), "a position must not attend to later positions"
+    attn, seen = model.transformer.h[1].attn, {}
+    with removing_hooks() as handles, torch.no_grad():
+        handles.append(attn.register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0])))
+        handles.append(attn.c_proj.register_forward_pre_hook(lambda m, a: seen.setdefault("y", a[0])))
+        model(idx)
+    C, hs = CONFIG.n_embd, CONFIG.head_size
+    v = attn.c_attn(seen["x"]).split(C, dim=2)[2].view(2, 11, CONFIG.n_head, hs).transpose(1, 2)
+    torch.testing.assert_close((weights @ v).transpose(1, 2).reshape(2, 11, C), seen["y"])
 
 
 def test_residual_stream_runs_from_the_embeddings_to_the_final_layernorm(model, idx):

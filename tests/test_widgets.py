@@ -1,4 +1,4 @@
-"""nanogpt_lib.widgets: the controls build without a front-end, follow their sliders, and draw a static picture."""
+"""nanogpt_lib.plot.widgets: the controls build without a front-end, follow their sliders, and draw a static picture."""
 
 import base64
 
@@ -8,15 +8,13 @@ from matplotlib.figure import Figure
 
 from nanogpt_lib import GPT, CharTokenizer, GPTConfig
 from nanogpt_lib.interpret import capture
-from nanogpt_lib.sampling import next_token_probs, sample_next_token
-from nanogpt_lib.widgets import (
+from nanogpt_lib.plot.widgets import (
     attention_explorer,
-    attention_figure,
     png_bytes,
     sampler_figure,
     sampler_widget,
-    show_token,
 )
+from nanogpt_lib.sampling import next_token_probs, sample_next_token
 
 pytest.importorskip("ipywidgets")
 
@@ -102,11 +100,3 @@ def test_static_pictures_render_without_widgets(model):
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert len(fig.axes[0].patches) == 16, "8 bars before and 8 after filtering"
     assert png_bytes(fig).startswith(PNG)
-    attention = capture(model, torch.tensor([TOKENIZER.encode("ROMEO:\nBut")])).attention
-    fig = attention_figure(attention, list("ROMEO:\nBut"), layer=1, head=0, position=3)
-    assert any(a.get_title().startswith("position 3") for a in fig.axes)
-    assert png_bytes(fig).startswith(PNG)
-
-
-def test_show_token():
-    assert show_token("\n") == "⏎" and show_token(" the") == "␣the" and show_token("\x07") == "\\x07"

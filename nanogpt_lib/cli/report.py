@@ -6,7 +6,8 @@ From the run folder (`ckpt.pt`/`best.pt` and `history.json`, as `nanogpt train` 
 
 - `loss_curves.png`: train and val loss of the run next to a bigram baseline, which this command trains
   itself on the same data with the same batches, schedule shape and number of steps (`plot_runs`);
-- `attention.png`: every head of the trained GPT's first layer reading a short prompt (`plot_attention`);
+- `attention.png`: every head of the trained GPT's first layer reading a short prompt, as
+  `interpret.capture` records it (`attention_heads_figure`);
 - a generated sample, and the run's numbers, in `report.json` and `report.md`.
 
 `report.md` shows the pictures and numbers with links relative to its own folder, so it reads the same on
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import statistics
 from dataclasses import replace
@@ -27,24 +27,13 @@ from pathlib import Path
 
 import torch
 
-from ..files import atomic_write_text
 from ..config import TrainConfig
-from ..model import GPT, BigramLanguageModel
+from ..files import atomic_write_text
+from ..model import BigramLanguageModel
 
 BIGRAM_LR = 1e-2  # a lookup table learns well at the rate notebook 01 uses; the GPT's rate is too slow for it
 ATTENTION_PROMPT = "ROMEO:\nBut soft! what light"  # short enough to label every character
 SAMPLE_PROMPT, SAMPLE_TOKENS, SAMPLE_TEMPERATURE, SAMPLE_SEED = "ROMEO:", 250, 0.8, 1337
-
-
-def attention_weights(model: GPT, idx: torch.Tensor, layer: int = 0) -> torch.Tensor:
-    """Attention probabilities of every head of `layer` for token ids `idx`: shape (B, n_head, T, T).
-
-    `CausalSelfAttention` uses a fused kernel that never returns its weights; `interpret.capture` hooks
-    every layer and asks it for them (`CausalSelfAttention.attention_weights`).
-    """
-    from ..interpret import capture
-
-    return capture(model, idx).attention[layer]
 
 
 def train_bigram(cfg: TrainConfig, corpus, max_iters: int | None = None):
@@ -75,8 +64,9 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
 
     from ..checkpoint import load_model, run_checkpoint
     from ..data import load_corpus
-    from ..plot import plot_attention, plot_runs
     from ..history import History
+    from ..interpret import capture
+    from ..plot import attention_heads_figure, plot_runs
     from ..sampling import sample_text
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -102,19 +92,9 @@ def make_report(run_dir: str | Path, out_dir: str | Path, bigram_iters: int | No
 
     prompt = ATTENTION_PROMPT[: cfg.block_size]
     idx = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long)
-    weights = attention_weights(model, idx, layer=0)[0]
     tokens = [tokenizer.decode([i]) for i in idx[0].tolist()]
-    ncols = min(2, cfg.n_head)
-    nrows = math.ceil(cfg.n_head / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.8 * nrows), squeeze=False)
-    for h, ax in enumerate(axes.flat):
-        if h < cfg.n_head:
-            plot_attention(weights[h], tokens, title=f"layer 1, head {h + 1}", ax=ax)
-        else:
-            ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out_dir / "attention.png", dpi=80)
-    plt.close(fig)
+    first_layer = capture(model, idx).attention[0][0]  # (n_head, T, T)
+    attention_heads_figure(first_layer, tokens, layer=0).savefig(out_dir / "attention.png", dpi=80)
 
     sample = sample_text(model, tokenizer, SAMPLE_PROMPT, SAMPLE_TOKENS, SAMPLE_TEMPERATURE, seed=SAMPLE_SEED)
     report = {

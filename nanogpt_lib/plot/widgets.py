@@ -2,7 +2,7 @@
 attention explorer (layer, head, position). They are ipywidgets, which Jupyter, VS Code and Colab run.
 
 A widget needs a live kernel, so each control also draws its current state as a plain matplotlib picture
-(`figure()`, or the functions `sampler_figure` and `attention_figure`). Displayed in a notebook, a control
+(`figure()`: `sampler_figure` below, `attention_figure` from `attention`). Displayed in a notebook, a control
 sends both: the widget, which a live front-end shows, and the picture as a PNG, which is what a saved
 notebook shows on GitHub and on the course website (notebooks/build.py drops the dead widget view).
 
@@ -21,12 +21,12 @@ import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
-from .interpret import capture, eval_mode
-from .plot import plot_attention
-from .sampling import next_token_probs, sample_text
-from .tokenizers import Tokenizer
+from ..interpret import capture
+from ..sampling import eval_mode, next_token_probs, sample_text
+from ..tokenizers import Tokenizer
+from .attention import attention_figure
+from .labels import show_token
 
 
 def _ipywidgets():
@@ -38,14 +38,6 @@ def _ipywidgets():
     return ipywidgets
 
 
-SHOWN = {"\n": "⏎", " ": "␣", "\t": "⇥"}
-
-
-def show_token(token: str) -> str:
-    """A token as a readable label: newline ⏎, space ␣, tab ⇥, other invisible characters escaped."""
-    return "".join(SHOWN.get(c) or (c if c.isprintable() else c.encode("unicode_escape").decode()) for c in token)
-
-
 def png_bytes(fig: Figure, dpi: int = 80) -> bytes:
     """The figure as PNG bytes (small: notebooks are saved with their outputs)."""
     buf = io.BytesIO()
@@ -54,11 +46,7 @@ def png_bytes(fig: Figure, dpi: int = 80) -> bytes:
 
 
 class _Control:
-    """A widget with a static picture of its state; in a notebook both are sent (see the module docstring).
-
-    Its box holds two parts, the controls and the view: notebooks/build.py takes a box of three for a tqdm
-    progress bar and would replace it by text.
-    """
+    """A widget with a static picture of its state; in a notebook both are sent (see the module docstring)."""
 
     widget = None  # the ipywidgets box, built by subclasses
 
@@ -194,33 +182,6 @@ def sampler_widget(model: torch.nn.Module, tokenizer: Tokenizer, prompt: str = "
 
 
 # --------------------------------------------------------------------------------- attention explorer
-def attention_figure(attention: list[torch.Tensor], tokens: list[str], layer: int = 0, head: int = 0,
-                     position: int | None = None) -> Figure:
-    """One head's pattern on a text, with the row of query `position` outlined, and that row as bars.
-
-    `attention`: one (1, n_head, T, T) or (n_head, T, T) tensor per layer, as `interpret.capture` returns.
-    """
-    pattern = attention[layer].reshape(-1, *attention[layer].shape[-3:])[0, head].float().cpu()
-    T = pattern.size(-1)
-    position = T - 1 if position is None else position
-    labels = [show_token(t) for t in tokens]
-    fig = Figure(figsize=(11, 4.6))
-    ax, ax_row = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.25]})
-    plot_attention(pattern, labels, title=f"layer {layer}, head {head}", ax=ax)
-    ax.add_patch(Rectangle((-0.5, position - 0.5), position + 1, 1, fill=False, edgecolor="tab:red", lw=1.5))
-    row = pattern[position, : position + 1].numpy()
-    ax_row.bar(np.arange(position + 1), row, color="tab:red")
-    ax_row.set_xticks(np.arange(position + 1), labels[: position + 1], fontsize=7)
-    ax_row.set_xlim(-0.5, T - 0.5)
-    best = row.argsort()[::-1][:3]
-    reads = ", ".join(f"{labels[s]!r}@{s} {row[s]:.2f}" for s in best)
-    ax_row.set(ylim=(0, 1), ylabel="attention", title=f"position {position} ({labels[position]!r}) reads: {reads}")
-    ax_row.title.set_fontsize(9)
-    ax_row.grid(alpha=0.3, axis="y")
-    fig.subplots_adjust(left=0.05, right=0.98, top=0.92, bottom=0.14, wspace=0.3)
-    return fig
-
-
 class AttentionExplorer(_Control):
     """Sliders for layer, head and query position over one text; shows the head's whole pattern, the chosen
     position's row, and the text shaded by how much that position attends to each character."""

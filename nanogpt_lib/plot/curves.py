@@ -1,17 +1,15 @@
-"""Pictures: loss curves, learning-rate schedules, comparisons of runs (over seeds too), attention maps, live loss."""
+"""Measurements of training: loss curves, learning-rate schedules, runs compared (over seeds too), a live loss curve."""
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import matplotlib
-
-if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widget", "ipympl")):
-    matplotlib.use("Agg")  # headless (terminal, CI); notebooks keep their inline backend
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from .history import History
+from ..history import History
 
 
 def _smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -26,7 +24,7 @@ def _as_history(h: History | Mapping) -> History:
     return h if isinstance(h, History) else History.from_dict(dict(h))
 
 
-def plot_losses(history: History | Mapping, title: str = "Training", smooth: int = 0):
+def plot_losses(history: History | Mapping, title: str = "Training", smooth: int = 0) -> Figure:
     """Train loss per step (smoothed), train/val loss at each evaluation, and the learning rate."""
     h = _as_history(history)
     fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2.2, 1]})
@@ -48,7 +46,7 @@ def plot_losses(history: History | Mapping, title: str = "Training", smooth: int
     return fig
 
 
-def plot_lr(history: History | Mapping, ax=None):
+def plot_lr(history: History | Mapping, ax: Axes | None = None) -> Figure:
     """The learning rate the schedule gave at every step."""
     h = _as_history(history)
     if ax is None:
@@ -60,7 +58,7 @@ def plot_lr(history: History | Mapping, ax=None):
     return ax.figure
 
 
-def plot_runs(histories: Mapping[str, History | Mapping], title: str = "Comparison", val: bool = True):
+def plot_runs(histories: Mapping[str, History | Mapping], title: str = "Comparison", val: bool = True) -> Figure:
     """Several runs on one chart: smoothed train loss (solid) and, if `val`, val loss at evals (dashed)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     for i, (label, history) in enumerate(histories.items()):
@@ -79,7 +77,7 @@ def plot_runs(histories: Mapping[str, History | Mapping], title: str = "Comparis
 
 
 def plot_seed_bands(runs: Mapping[str, Sequence[History | Mapping]], title: str = "Comparison over seeds",
-                    smooth: int = 0):
+                    smooth: int = 0) -> Figure:
     """Runs of several variants, each repeated with several seeds: is a difference larger than the noise?
 
     Left: the training loss of each variant (smoothed per seed), its mean over seeds as a line and the
@@ -106,21 +104,6 @@ def plot_seed_bands(runs: Mapping[str, Sequence[History | Mapping]], title: str 
     ax_val.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
-
-
-def plot_attention(weights, tokens: Sequence[str] | None = None, title: str = "Attention", ax=None):
-    """Heat map of a (T, T) attention matrix: row = query position, column = key position it reads."""
-    w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=float)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4))
-    im = ax.imshow(w, cmap="viridis", vmin=0.0)
-    if tokens is not None:
-        labels = [repr(t)[1:-1] for t in tokens]
-        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=90)
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.set(xlabel="key (attended to)", ylabel="query (attending)", title=title)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046)
-    return ax.figure
 
 
 class LiveLossPlot:

@@ -3,39 +3,35 @@
 Each function draws one figure and returns it, closed: a notebook shows it once, as the value of the cell
 (`diagrams.causal_mask(scores)` on a cell's last line), and a script saves it with `fig.savefig(...)`.
 They take the numbers to show as arguments (a batch, a score matrix, tensor sizes), so a figure always
-matches the code next to it. Loss curves and other measurements live in `plot.py`.
+matches the code next to it. Measurements (loss curves, attention maps) are drawn by the other modules of
+`nanogpt_lib.plot`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widget", "ipympl")):
-    matplotlib.use("Agg")  # headless (terminal, CI); notebooks keep their inline backend
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+from numpy.typing import ArrayLike
 
-__all__ = ["attention_flow", "attention_masks", "batch_windows", "bigram_table", "causal_mask", "one_hot_lookup",
-           "transformer_block"]
+from .labels import show_token
+
+__all__ = ["attention_flow", "attention_masks", "batch_windows", "bigram_table", "bpe_merge_tree", "causal_mask",
+           "gpt_architecture", "one_hot_lookup", "sliding_windows", "training_step", "transformer_block"]
 
 # Colours shared by the figures: context, target, masked.
 CONTEXT, TARGET, MASKED, NEUTRAL = "#9ecae1", "#fdae6b", "#d9d9d9", "#f7f7f7"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _array(values) -> np.ndarray:
+def _array(values: ArrayLike) -> np.ndarray:
     """A NumPy array from a tensor (any device, with or without grad), an array or nested lists."""
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
     return np.asarray(values, dtype=float)
-
-
-def _label(ch: str) -> str:
-    """A character as it should appear in a cell: newline and space made visible."""
-    return {"\n": "\\n", " ": "␣"}.get(ch, ch)
 
 
 def _cell(ax, x: float, y: float, text: str, color: str = NEUTRAL, size: float = 1.0, fontsize: int = 10):
@@ -61,7 +57,7 @@ def _arrow(ax, start: tuple[float, float], end: tuple[float, float], text: str =
                 color=color)
 
 
-def _finish(fig):
+def _finish(fig: Figure) -> Figure:
     """Lay out `fig` and detach it from pyplot, so a notebook shows it once: as the cell's returned value."""
     fig.tight_layout()
     plt.close(fig)
@@ -77,7 +73,7 @@ def _blank(ax, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
 
 
 # ---------------------------------------------------------------------------------- 00: batches of windows
-def batch_windows(xs: Sequence[str], ys: Sequence[str], row: int = 0, t: int = 3):
+def batch_windows(xs: Sequence[str], ys: Sequence[str], row: int = 0, t: int = 3) -> Figure:
     """A batch as two (B, T) grids of characters, inputs `xs` and targets `ys` (one string per row).
 
     Row `row` of x is coloured up to position `t` (a context) and y[row, t] (its target), to show that
@@ -94,8 +90,8 @@ def batch_windows(xs: Sequence[str], ys: Sequence[str], row: int = 0, t: int = 3
         y0 = B - 1 - b
         for i in range(T):
             ctx = b == row and i <= t
-            _cell(ax, i, y0, _label(xs[b][i]), CONTEXT if ctx else NEUTRAL)
-            _cell(ax, T + gap + i, y0, _label(ys[b][i]), TARGET if (b == row and i == t) else NEUTRAL)
+            _cell(ax, i, y0, show_token(xs[b][i]), CONTEXT if ctx else NEUTRAL)
+            _cell(ax, T + gap + i, y0, show_token(ys[b][i]), TARGET if (b == row and i == t) else NEUTRAL)
         ax.text(-0.3, y0 + 0.5, f"b={b}", ha="right", va="center", fontsize=9)
     for i in range(T):
         ax.text(i + 0.5, B + 0.25, str(i), ha="center", fontsize=8, color="#636363")
@@ -113,7 +109,7 @@ def batch_windows(xs: Sequence[str], ys: Sequence[str], row: int = 0, t: int = 3
 
 
 # -------------------------------------------------------------------------------- 01: embeddings, bigrams
-def one_hot_lookup(weight, index: int, labels: Sequence[str]):
+def one_hot_lookup(weight: ArrayLike, index: int, labels: Sequence[str]) -> Figure:
     """one_hot(index) @ weight = weight[index]: an embedding lookup is a matrix product that picks a row.
 
     `weight` is a small (V, D) matrix and `labels` names its V rows (the vocabulary).
@@ -127,12 +123,12 @@ def one_hot_lookup(weight, index: int, labels: Sequence[str]):
     for v in range(V):  # the one-hot row vector (1, V): a 1 at the character's id
         hot = v == index
         _cell(ax, v, y_vec, "1" if hot else "0", TARGET if hot else NEUTRAL)
-        ax.text(v + 0.5, y_vec + 1.15, _label(labels[v]), ha="center", fontsize=9, family="monospace")
-    ax.text(V / 2, y_vec - 0.6, f"one_hot({_label(labels[index])}): (1, {V})", ha="center", fontsize=9)
+        ax.text(v + 0.5, y_vec + 1.15, show_token(labels[v]), ha="center", fontsize=9, family="monospace")
+    ax.text(V / 2, y_vec - 0.6, f"one_hot({show_token(labels[index])}): (1, {V})", ha="center", fontsize=9)
     ax.text(V + 0.6, y_vec + 0.5, "@", ha="center", va="center", fontsize=15)
     x0 = V + 1.2
     for v in range(V):
-        ax.text(x0 - 0.15, top - v + 0.5, _label(labels[v]), ha="right", va="center", fontsize=9,
+        ax.text(x0 - 0.15, top - v + 0.5, show_token(labels[v]), ha="right", va="center", fontsize=9,
                 family="monospace")
         for d in range(D):
             _cell(ax, x0 + d, top - v, f"{W[v, d]:.1f}", TARGET if v == index else NEUTRAL, fontsize=8)
@@ -146,7 +142,7 @@ def one_hot_lookup(weight, index: int, labels: Sequence[str]):
     return _finish(fig)
 
 
-def bigram_table(probs, chars: Sequence[str], show: str, title: str = "P(next | current)"):
+def bigram_table(probs: ArrayLike, chars: Sequence[str], show: str, title: str = "P(next | current)") -> Figure:
     """Heat map of the bigram probabilities `probs` (V, V), restricted to the characters in `show`.
 
     Row = current character, column = next character; `chars[i]` is the character of id i.
@@ -157,7 +153,7 @@ def bigram_table(probs, chars: Sequence[str], show: str, title: str = "P(next | 
     n = len(ids)
     fig, ax = plt.subplots(figsize=(0.32 * n + 2.2, 0.32 * n + 1.2))
     im = ax.imshow(sub, cmap="Blues", vmin=0.0)
-    names = [_label(c) for c in show]
+    names = [show_token(c) for c in show]
     ax.set_xticks(range(n), names, fontsize=8, family="monospace")
     ax.set_yticks(range(n), names, fontsize=8, family="monospace")
     ax.set(xlabel="next character", ylabel="current character", title=title)
@@ -166,7 +162,7 @@ def bigram_table(probs, chars: Sequence[str], show: str, title: str = "P(next | 
 
 
 # ------------------------------------------------------------------------------------- 02: attention
-def causal_mask(scores):
+def causal_mask(scores: ArrayLike) -> Figure:
     """Three steps of masked attention on a (T, T) score matrix: the scores, the future set to −∞, softmax."""
     S = _array(scores)
     T = S.shape[0]
@@ -197,7 +193,7 @@ def causal_mask(scores):
     return _finish(fig)
 
 
-def attention_flow(B: int, T: int, C: int, head_size: int):
+def attention_flow(B: int, T: int, C: int, head_size: int) -> Figure:
     """The data flow of one causal attention head, with the shape of every tensor."""
     fig, ax = plt.subplots(figsize=(11, 4.2))
     y_mid, x_in = 2.0, 0.8
@@ -251,7 +247,7 @@ def _block_panel(ax, kind: str) -> None:
     _blank(ax, (-0.6, 3.8), (-0.7, 8.4))
 
 
-def transformer_block(kinds: Sequence[str] = ("pre",)):
+def transformer_block(kinds: Sequence[str] = ("pre",)) -> Figure:
     """A Transformer block drawn around its residual stream, once per entry of `kinds` ("pre", "post")."""
     for kind in kinds:
         if kind not in ("pre", "post"):
@@ -262,7 +258,7 @@ def transformer_block(kinds: Sequence[str] = ("pre",)):
     return _finish(fig)
 
 
-def attention_masks(T: int = 5, T_source: int = 7):
+def attention_masks(T: int = 5, T_source: int = 7) -> Figure:
     """Which position may read which: encoder self-attention, decoder (causal) self-attention, cross-attention.
 
     Each panel is a grid of (query, key) pairs; a coloured cell means the query may attend to that key.
@@ -283,14 +279,8 @@ def attention_masks(T: int = 5, T_source: int = 7):
     return _finish(fig)
 
 
-# --- figures for notebooks 04-07 below ---
-
-
-__all__ += ["bpe_merge_tree", "gpt_architecture", "sliding_windows", "training_step"]
-
-
 # ------------------------------------------------------------------------------------------- 04: the GPT
-def gpt_architecture(B: int, T: int, vocab_size: int, n_layer: int, n_head: int, n_embd: int):
+def gpt_architecture(B: int, T: int, vocab_size: int, n_layer: int, n_head: int, n_embd: int) -> Figure:
     """The whole GPT from token ids to loss, with the shape of every tensor and the tied embedding matrix."""
     C, V, hs = n_embd, vocab_size, n_embd // n_head
     fig, ax = plt.subplots(figsize=(10, 8.4))
@@ -333,7 +323,7 @@ def gpt_architecture(B: int, T: int, vocab_size: int, n_layer: int, n_head: int,
 
 
 # ------------------------------------------------------------------------------------------ 05: training
-def training_step(world_size: int = 2, accum_steps: int = 4):
+def training_step(world_size: int = 2, accum_steps: int = 4) -> Figure:
     """One optimizer step under data parallelism: each rank accumulates `accum_steps` micro-batches, the
     gradients are averaged across ranks (all-reduce), and every rank takes the same AdamW step."""
     if world_size < 1 or accum_steps < 1:
@@ -368,12 +358,7 @@ def training_step(world_size: int = 2, accum_steps: int = 4):
 
 
 # ----------------------------------------------------------------------------------------------- 06: BPE
-def _token_label(token: bytes) -> str:
-    text = token.decode("utf-8", errors="replace")
-    return "".join(_label(ch) for ch in text) if text else "∅"
-
-
-def bpe_merge_tree(merges: Sequence[tuple[int, int]], vocab: Sequence[bytes], token_ids: Sequence[int]):
+def bpe_merge_tree(merges: Sequence[tuple[int, int]], vocab: Sequence[bytes], token_ids: Sequence[int]) -> Figure:
     """How BPE built each token of `token_ids`: a binary tree from its bytes (leaves) up to the token.
 
     `merges[i]` is the pair merged into id 256 + i and `vocab[id]` its bytes (a `BPETokenizer`'s `merges`
@@ -406,21 +391,21 @@ def bpe_merge_tree(merges: Sequence[tuple[int, int]], vocab: Sequence[bytes], to
                 for cx, cy in children:
                     ax.plot([pos[0], cx], [pos[1] - 0.22, cy + 0.22], color="#808080", lw=1.0, zorder=1)
             color = NEUTRAL if t < 256 else (TARGET if t == token else CONTEXT)
-            ax.text(pos[0], pos[1], _token_label(vocab[t]), ha="center", va="center", fontsize=9,
+            ax.text(pos[0], pos[1], show_token(vocab[t]), ha="center", va="center", fontsize=9,
                     family="monospace", zorder=2,
                     bbox={"boxstyle": "round,pad=0.25", "facecolor": color, "edgecolor": "#404040"})
             ax.text(pos[0], pos[1] - 0.38, str(t), ha="center", va="center", fontsize=7, color="#636363")
             return pos
 
         draw(token)
-        ax.set_title(f"{_token_label(vocab[token])!r} = token {token}", fontsize=10)
+        ax.set_title(f"{show_token(vocab[token])!r} = token {token}", fontsize=10)
         _blank(ax, (-0.7, leaves(token) - 0.3), (-0.7, height(token) + 0.5))
         ax.set_aspect("auto")
     return _finish(fig)
 
 
 # ------------------------------------------------------------------------------------ 07: sliding windows
-def sliding_windows(n_tokens: int, block_size: int, starts: dict[int, Sequence[int]]):
+def sliding_windows(n_tokens: int, block_size: int, starts: dict[int, Sequence[int]]) -> Figure:
     """Which tokens each evaluation window reads and which targets it scores, one panel per stride.
 
     `starts[stride]` are the first positions of the windows (`evaluate.window_starts(n_tokens, block_size,
