@@ -3,8 +3,9 @@
 The notebooks build each piece by hand and then check it against the version imported from here. The
 modules, bottom to top: tokenizers → data → config, sampling, kv_cache, pretrained, model → optim →
 device, history, checkpoint, train, evaluate, plot, notebook (the last two load on first use; `plot` is the
-package that draws every picture). The `nanogpt` command lives in `nanogpt_lib.cli`, which imports these and
-is never imported by them.
+package that draws every picture). Notebook 10's chat pieces sit just above model (chat: the format; tasks) and
+above train (finetune: SFT; rl: GRPO and DPO). The `nanogpt` command lives in `nanogpt_lib.cli`, which imports
+these and is never imported by them.
 """
 
 from .checkpoint import (
@@ -17,6 +18,7 @@ from .checkpoint import (
     load_model,
     load_model_and_tokenizer,
 )
+from .chat import ChatTokenizer, Message, generate_replies
 from .config import PRESETS, GPTConfig, TrainConfig, get_config, parse_overrides
 from .data import (
     BatchSampler,
@@ -29,6 +31,7 @@ from .data import (
     split_ids,
 )
 from .evaluate import EvalResult, evaluate_text_ids
+from .finetune import SFTConfig, assistant_loss, chat_model, grow_vocab, pad_batch, sft, show_loss_mask, text_loss
 from .history import History
 from .kv_cache import KVCache, generate_cached
 from .model import (
@@ -45,7 +48,9 @@ from .model import (
     SwiGLU,
 )
 from .optim import Muon
+from .rl import DPOConfig, RLConfig, dpo, dpo_loss, exact_reward, group_advantages, grpo, kl_k3, preference_pairs
 from .sampling import sample_next_token, sample_text
+from .tasks import TASKS, Example, check, dataset_stats, grade, make_examples, wilson_interval
 from .tokenizers import (
     BPETokenizer,
     CharTokenizer,

@@ -101,12 +101,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     s.add_argument("--seed", type=int, default=1337)
     s.add_argument("--device", default="auto")
 
-    from . import bench, course, report
+    from . import bench, chat, course, report
 
     subparsers = {"prepare": p, "train": t, "sample": s}
     subparsers.update(bench.add_parser(sub))
     subparsers.update(course.add_parser(sub))
     subparsers.update(report.add_parser(sub))
+    subparsers.update(chat.add_parser(sub))
     return parser, subparsers
 
 
@@ -255,11 +256,12 @@ def run(argv: list[str] | None = None) -> int:
         else:
             args = parser.parse_args(argv)
         from .bench import cmd_bench
+        from .chat import cmd_chat, cmd_finetune
         from .course import cmd_course
         from .report import cmd_report
 
         handlers = {"prepare": cmd_prepare, "train": cmd_train, "sample": cmd_sample, "bench": cmd_bench,
-                    "course": cmd_course, "report": cmd_report}
+                    "course": cmd_course, "report": cmd_report, "chat": cmd_chat, "finetune": cmd_finetune}
         handlers[args.command](args)
     except TrainingInterrupted as e:
         if e.at_once:
