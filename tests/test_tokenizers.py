@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import nanogpt_lib.tokenizers as tokenizers_package
+from nanogpt_lib.chat import ChatTokenizer
 from nanogpt_lib.data import Corpus, load_prepared, load_text, prepare
 from nanogpt_lib.tokenizers import (
     GPT2_RANKS_ENV,
@@ -306,10 +307,12 @@ def test_load_corpus_refuses_a_different_vocab_size(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def by_name() -> dict[str, Tokenizer]:
-    """One tokenizer for each name get_tokenizer knows (gpt2 only where its ranks file is available)."""
+    """One tokenizer for each name get_tokenizer knows (gpt2 only where its ranks file is available), and notebook
+    10's chat tokens over the char tokenizer (kind "chat")."""
     made = {name: get_tokenizer(name, PARAGRAPH * 20, vocab_size=400) for name in ("char", "bpe", "sentencepiece")}
     if gpt2_ranks_file() is not None:
         made["gpt2"] = get_tokenizer("gpt2", ranks_file=gpt2_ranks_file())
+    made["char+chat"] = ChatTokenizer(made["char"])
     return made
 
 
