@@ -1,6 +1,7 @@
 """Data: find the corpus, encode it, split it, store it as token files, and cut (x, y) training windows.
 
-text file → `load_text` → tokenizer.encode → `.bin` token files (`prepare`) → `Corpus` → `get_batch`.
+text file → `load_text` → tokenizer.encode → `.bin` token files (`prepare`) → `Corpus` of memory-mapped
+token files (`load_prepared`) → `get_batch`.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def split_ids(ids: T, val_fraction: float = 0.1) -> tuple[T, T]:
 
 
 def get_batch(
-    data: torch.Tensor,
+    data: torch.Tensor | np.ndarray,
     batch_size: int,
     block_size: int,
     generator: torch.Generator | None = None,
@@ -135,6 +136,7 @@ def get_batch(
     """Random windows of `block_size` tokens: x is a window, y is the same window shifted one token left.
 
     So y[b, t] is the token that follows x[b, : t + 1]: one window holds `block_size` training examples.
+    `data` is a tensor of token ids, or a prepared corpus's memory-mapped token file (`load_prepared`).
     """
     if len(data) <= block_size:
         raise ValueError(
@@ -142,7 +144,7 @@ def get_batch(
             "block_size or more data"
         )
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    windows = data[starts[:, None] + torch.arange(block_size + 1)]  # one gather for the whole batch
+    windows = gather_windows(data, starts, block_size + 1)  # one gather for the whole batch
     x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # contiguous: .view() works on them
     device = torch.device(device)
     if device.type == "cuda":  # pinned memory lets the copy overlap with compute
@@ -150,10 +152,23 @@ def get_batch(
     return x.to(device), y.to(device)
 
 
+def gather_windows(data: torch.Tensor | np.ndarray, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """`data[s : s + length]` for each start `s`, as one (len(starts), length) tensor.
+
+    `data` may be a tensor, or a numpy array such as the memmap of a prepared corpus (uint16 or uint32 ids
+    on disk): then only these windows are read, and they become int64, the dtype embeddings index with.
+    """
+    index = starts[:, None] + torch.arange(length)
+    if isinstance(data, torch.Tensor):
+        return data[index]
+    return torch.from_numpy(data[index.numpy()].astype(np.int64))
+
+
 class BatchSampler:
     """`get_batch` with its own seeded generator, whose state can be saved and restored (for exact resume)."""
 
-    def __init__(self, data: torch.Tensor, batch_size: int, block_size: int, seed: int, device="cpu") -> None:
+    def __init__(self, data: torch.Tensor | np.ndarray, batch_size: int, block_size: int, seed: int,
+                 device="cpu") -> None:
         self.data, self.batch_size, self.block_size, self.device = data, batch_size, block_size, device
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -169,10 +184,15 @@ class BatchSampler:
 
 @dataclass
 class Corpus:
-    """Encoded train/val token ids (int64 tensors) and the tokenizer that made them."""
+    """Encoded train/val token ids and the tokenizer that made them.
 
-    train: torch.Tensor
-    val: torch.Tensor
+    The ids are int64 tensors when encoded here (`from_text`), and read-only numpy memmaps of the token
+    files when loaded from a prepared folder (`load_prepared`): uint16 or uint32 ids that stay on disk.
+    Both have `len`, slices and `.tolist()`, and `get_batch` and `evaluate_text_ids` take either.
+    """
+
+    train: torch.Tensor | np.ndarray
+    val: torch.Tensor | np.ndarray
     tokenizer: Tokenizer
     source: dict | None = None  # the text it was made from (`text_source`), when known
 
@@ -250,15 +270,20 @@ def prepare(
 
 
 def load_prepared(data_dir: str | Path) -> Corpus:
-    """Memory-map the token files that `prepare` wrote and return them as a `Corpus`."""
+    """Memory-map the token files that `prepare` wrote and return them as a `Corpus`.
+
+    Nothing is read here: `corpus.train` and `corpus.val` are read-only numpy memmaps of the files, in
+    their own dtype (`token_dtype`: uint16, or uint32 for vocabularies over 65,536), and `get_batch` reads
+    only the windows it draws. So a corpus larger than RAM trains; the kernel caches the pages it reads.
+    """
     data_dir = Path(data_dir)
     meta = read_meta(data_dir)
     if meta is None:
         raise FileNotFoundError(f"{data_dir} holds no prepared data (no meta.json); run `nanogpt prepare` first")
-    splits = {}
-    for name in ("train", "val"):
-        mm = np.memmap(data_dir / f"{name}.bin", dtype=meta["dtype"], mode="r")
-        splits[name] = torch.from_numpy(mm.astype(np.int64))  # one copy into RAM; batches index it directly
+    # Opened once, not per batch as nanoGPT does "to avoid a memory leak": the pages a memmap has read count
+    # in the process's RSS until it is closed, but they are clean file pages of the kernel's cache, which it
+    # drops when memory runs short; the process's own memory (RssAnon) does not grow (benchmarks/RESULTS.md).
+    splits = {name: np.memmap(data_dir / f"{name}.bin", dtype=meta["dtype"], mode="r") for name in ("train", "val")}
     return Corpus(splits["train"], splits["val"], load_tokenizer(data_dir / "tokenizer.json"), meta.get("source"))
 
 

@@ -12,10 +12,11 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .data import split_ids
+from .data import gather_windows, split_ids
 from .model import GPT
 from .tokenizers import Tokenizer
 
@@ -56,14 +57,15 @@ def window_starts(n: int, block_size: int, stride: int) -> list[int]:
 
 
 @torch.no_grad()
-def sliding_window_nats(model: GPT, ids: torch.Tensor, block_size: int | None = None, stride: int | None = None,
-                        batch_size: int = 8) -> tuple[float, int]:
+def sliding_window_nats(model: GPT, ids: torch.Tensor | np.ndarray, block_size: int | None = None,
+                        stride: int | None = None, batch_size: int = 8) -> tuple[float, int]:
     """Total loss (nats) over every next-token prediction in `ids`, and how many predictions that is.
 
     Each window holds `block_size` tokens; consecutive windows start `stride` tokens apart, and a window
     only scores the targets no earlier window scored. With stride = block_size the windows do not
     overlap (fast, but early tokens of each window see little context); a smaller stride gives every
     target at least block_size - stride tokens of context, at block_size / stride times the compute.
+    `ids` is a tensor, or a prepared corpus's memmap (`corpus.val`): each batch of windows is read when scored.
     """
     block_size = min(block_size or model.config.block_size, model.config.block_size)
     stride = stride or block_size
@@ -76,16 +78,15 @@ def sliding_window_nats(model: GPT, ids: torch.Tensor, block_size: int | None = 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    xs, ys, scored_until = [], [], 0
-    for s in window_starts(len(ids), block_size, stride):
-        y = ids[s + 1 : s + block_size + 1].clone()
-        y[: max(0, scored_until - s)] = -1  # already scored by an earlier window
-        xs.append(ids[s : s + block_size])
-        ys.append(y)
-        scored_until = s + block_size
+    starts = torch.tensor(window_starts(len(ids), block_size, stride))
+    # a window's first `seen` targets were scored by the window before it, which ends at its start + block_size
+    seen = torch.cat([torch.zeros(1, dtype=torch.long), (starts[:-1] + block_size - starts[1:]).clamp(min=0)])
     nats, count = 0.0, 0
-    for i in range(0, len(xs), batch_size):
-        x, y = torch.stack(xs[i : i + batch_size]).to(device), torch.stack(ys[i : i + batch_size]).to(device)
+    for i in range(0, len(starts), batch_size):
+        windows = gather_windows(ids, starts[i : i + batch_size], block_size + 1)
+        x, y = windows[:, :-1].contiguous(), windows[:, 1:].clone()  # y: a copy, as it is changed next
+        y[torch.arange(block_size) < seen[i : i + batch_size, None]] = -1  # already scored: not again
+        x, y = x.to(device), y.to(device)
         logits, _ = model(x)
         nats += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-1, reduction="sum").item()
         count += int((y >= 0).sum())
@@ -93,8 +94,8 @@ def sliding_window_nats(model: GPT, ids: torch.Tensor, block_size: int | None = 
     return nats, count
 
 
-def evaluate_text_ids(model: GPT, ids: torch.Tensor, tokenizer: Tokenizer, block_size: int | None = None,
-                      stride: int | None = None, batch_size: int = 8) -> EvalResult:
+def evaluate_text_ids(model: GPT, ids: torch.Tensor | np.ndarray, tokenizer: Tokenizer,
+                      block_size: int | None = None, stride: int | None = None, batch_size: int = 8) -> EvalResult:
     """Loss, perplexity and bits per character of `model` on the token ids `ids`."""
     nats, count = sliding_window_nats(model, ids, block_size, stride, batch_size)
     chars = len(tokenizer.decode(ids[1:].tolist()))  # the first token is context only, never a target

@@ -1,8 +1,10 @@
 """Sliding-window evaluation: every target scored exactly once, stride = block size equals plain chunked
-loss, bits per character are consistent, and the benchmarks return their fields."""
+loss, bits per character are consistent, a memory-mapped token file scores like a tensor, and the
+benchmarks return their fields."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -64,3 +66,30 @@ def test_bench_generate_fields():
     r = bench_generate(preset="tiny", prompt_tokens=4, new_tokens=12, repeats=1)
     assert r["identical_greedy_tokens"] is True
     assert r["tokens_per_sec_kv_cache"] > 0 and r["tokens_per_sec_no_cache"] > 0 and r["new_tokens"] == 12
+
+
+def reference_nats(model, ids: torch.Tensor, block: int, stride: int) -> float:
+    """Each window on its own, scoring only the targets after the end of the window before it."""
+    total, scored_until = 0.0, 0
+    for s in window_starts(len(ids), block, stride):
+        x, y = ids[s : s + block], ids[s + 1 : s + block + 1].clone()
+        y[: max(0, scored_until - s)] = -1
+        with torch.no_grad():
+            total += F.cross_entropy(model(x[None])[0][0], y, ignore_index=-1, reduction="sum").item()
+        scored_until = s + block
+    return total
+
+
+@pytest.mark.parametrize("n,stride,batch_size", [(50, 3, 4), (53, 8, 2), (40, 1, 8), (9, 5, 3)])
+def test_memmap_ids_score_like_a_tensor_and_like_each_window_alone(model, tmp_path, n, stride, batch_size):
+    ids = torch.randint(20, (n,))
+    path = tmp_path / "val.bin"
+    ids.numpy().astype(np.uint16).tofile(path)
+    on_disk = np.memmap(path, dtype=np.uint16, mode="r")  # what `load_prepared` gives as corpus.val
+    block = min(8, n - 1)
+    tensor = sliding_window_nats(model, ids, 8, stride, batch_size)
+    assert sliding_window_nats(model, on_disk, 8, stride, batch_size) == tensor
+    assert tensor[0] == pytest.approx(reference_nats(model, ids, block, min(stride, block)), rel=1e-5)
+    tok = CharTokenizer("abcdefghijklmnopqrst")
+    assert evaluate_text_ids(model, on_disk, tok, 8, stride).to_dict() == evaluate_text_ids(model, ids, tok, 8,
+                                                                                           stride).to_dict()
