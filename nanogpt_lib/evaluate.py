@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from .data import gather_windows, split_ids
 from .model import GPT
+from .sampling import eval_mode
 from .tokenizers import Tokenizer
 
 
@@ -76,21 +77,20 @@ def sliding_window_nats(model: GPT, ids: torch.Tensor | np.ndarray, block_size: 
     block_size = min(block_size, len(ids) - 1)  # a text shorter than one window is one window
     stride = min(stride, block_size)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     starts = torch.tensor(window_starts(len(ids), block_size, stride))
     # a window's first `seen` targets were scored by the window before it, which ends at its start + block_size
     seen = torch.cat([torch.zeros(1, dtype=torch.long), (starts[:-1] + block_size - starts[1:]).clamp(min=0)])
     nats, count = 0.0, 0
-    for i in range(0, len(starts), batch_size):
-        windows = gather_windows(ids, starts[i : i + batch_size], block_size + 1)
-        x, y = windows[:, :-1].contiguous(), windows[:, 1:].clone()  # y: a copy, as it is changed next
-        y[torch.arange(block_size) < seen[i : i + batch_size, None]] = -1  # already scored: not again
-        x, y = x.to(device), y.to(device)
-        logits, _ = model(x)
-        nats += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-1, reduction="sum").item()
-        count += int((y >= 0).sum())
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, len(starts), batch_size):
+            windows = gather_windows(ids, starts[i : i + batch_size], block_size + 1)
+            x, y = windows[:, :-1].contiguous(), windows[:, 1:].clone()  # y: a copy, as it is changed next
+            y[torch.arange(block_size) < seen[i : i + batch_size, None]] = -1  # already scored: not again
+            x, y = x.to(device), y.to(device)
+            logits, _ = model(x)
+            nats += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-1,
+                                    reduction="sum").item()
+            count += int((y >= 0).sum())
     return nats, count
 
 
