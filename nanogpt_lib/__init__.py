@@ -8,6 +8,7 @@ above train (finetune: SFT; rl: GRPO and DPO). The `nanogpt` command lives in `n
 these and is never imported by them.
 """
 
+from .chat import ChatTokenizer, Message, generate_replies
 from .checkpoint import (
     CheckpointError,
     RunExistsError,
@@ -18,7 +19,6 @@ from .checkpoint import (
     load_model,
     load_model_and_tokenizer,
 )
-from .chat import ChatTokenizer, Message, generate_replies
 from .config import PRESETS, GPTConfig, TrainConfig, get_config, parse_overrides
 from .data import (
     BatchSampler,

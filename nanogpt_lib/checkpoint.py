@@ -124,7 +124,8 @@ def load_checkpoint(path: str | Path) -> dict:
 def shape_differences(saved: dict, current: dict) -> list[str]:
     """Model-shape fields whose values differ, formatted `field: saved → current`."""
     keys = SHAPE_FIELDS + ("vocab_size",)
-    return [f"{k}: {saved[k]!r} → {current[k]!r}" for k in keys if k in saved and k in current and saved[k] != current[k]]
+    differ = [k for k in keys if k in saved and k in current and saved[k] != current[k]]
+    return [f"{k}: {saved[k]!r} → {current[k]!r}" for k in differ]
 
 
 def check_same_shape(path: Path, saved: dict, current: dict) -> None:
@@ -214,7 +215,9 @@ class RunFolder:
         remove_stale_temps(self.path, RUN_FILES)
         if resume:
             if not self.ckpt_path.is_file():
-                raise CheckpointError(f"cannot resume: no checkpoint at {self.ckpt_path}; drop --resume to start a new run")
+                raise CheckpointError(
+                    f"cannot resume: no checkpoint at {self.ckpt_path}; drop --resume to start a new run"
+                )
             self.saved = True
             return load_checkpoint(self.ckpt_path)
         if self.ckpt_path.exists() or (self.path / "history.json").exists():
@@ -226,7 +229,7 @@ class RunFolder:
             self._replace_old = True
         return None
 
-    def __enter__(self) -> "RunFolder":
+    def __enter__(self) -> RunFolder:
         return self
 
     def __exit__(self, *exc) -> None:

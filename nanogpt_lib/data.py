@@ -197,7 +197,7 @@ class Corpus:
     source: dict | None = None  # the text it was made from (`text_source`), when known
 
     @classmethod
-    def from_text(cls, text: str, tokenizer: Tokenizer | None = None, val_fraction: float = 0.1) -> "Corpus":
+    def from_text(cls, text: str, tokenizer: Tokenizer | None = None, val_fraction: float = 0.1) -> Corpus:
         """Encode `text` (with a character tokenizer fitted on it unless one is given) and split it."""
         tokenizer = tokenizer or get_tokenizer("char", text)
         train, val = split_ids(torch.tensor(tokenizer.encode(text), dtype=torch.long), val_fraction)

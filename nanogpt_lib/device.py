@@ -41,14 +41,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if dtype == torch.float32:
         return dtype
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        warnings.warn("this GPU does not support bfloat16; training in float16 with a GradScaler instead")
+        warnings.warn("this GPU does not support bfloat16; training in float16 with a GradScaler instead", stacklevel=2)
         return torch.float16
     try:  # one tiny autocast matmul tells whether this device/PyTorch supports the dtype
         with torch.autocast(device.type, dtype=dtype):
             torch.ones(2, 2, device=device) @ torch.ones(2, 2, device=device)
     except (RuntimeError, AssertionError) as e:
         if dtype == torch.bfloat16:
-            warnings.warn(f"bfloat16 autocast is not supported on {device.type} ({e}); training in float32")
+            warnings.warn(f"bfloat16 autocast is not supported on {device.type} ({e}); training in float32",
+                          stacklevel=2)
             return torch.float32
         raise ValueError(
             f"float16 autocast is not supported on {device.type} here ({e}); use --dtype bfloat16 or float32"
@@ -91,7 +92,7 @@ class DistInfo:
         return self.world_size > 1
 
     @classmethod
-    def from_env(cls) -> "DistInfo":
+    def from_env(cls) -> DistInfo:
         return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
                    int(os.environ.get("WORLD_SIZE", 1)))
 
@@ -106,7 +107,7 @@ class Runtime:
     owns_group: bool = False  # we started the process group, so we also end it
 
     @classmethod
-    def start(cls, device_name: str, dtype_name: str) -> "Runtime":
+    def start(cls, device_name: str, dtype_name: str) -> Runtime:
         """Resolve device and dtype; under torchrun join the process group (NCCL on CUDA, gloo on CPU)."""
         info = DistInfo.from_env()
         device = resolve_device(device_name)

@@ -26,7 +26,7 @@ class History:
         return {f.name: list(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(**{f.name: list(d.get(f.name, [])) for f in fields(cls)})
 
     def to_json(self) -> str:
@@ -36,7 +36,7 @@ class History:
         atomic_write_text(path, self.to_json())
 
     @classmethod
-    def load(cls, path: str | Path) -> "History":
+    def load(cls, path: str | Path) -> History:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     @property

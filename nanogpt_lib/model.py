@@ -411,7 +411,7 @@ class GPT(LanguageModel):
         return KVCache(self.config, batch_size, device, self.transformer.wte.weight.dtype)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, dropout: float | None = None, bias: bool | None = None) -> "GPT":
+    def from_pretrained(cls, name_or_path: str, dropout: float | None = None, bias: bool | None = None) -> GPT:
         """GPT-2 weights: `gpt2` ... `gpt2-xl` (downloaded) or a Hugging Face folder (see pretrained.py)."""
         config, weights, source = read_pretrained(name_or_path, dropout=dropout, bias=bias)
         model = cls(config)

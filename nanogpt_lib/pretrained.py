@@ -84,7 +84,9 @@ def _safetensors():
     try:
         import safetensors.torch
     except ImportError:
-        raise ImportError("GPT-2 folders are read and written with safetensors: pip install 'nanogpt-notebooks[hf]'") from None
+        raise ImportError(
+            "GPT-2 folders are read and written with safetensors: pip install 'nanogpt-notebooks[hf]'"
+        ) from None
     return safetensors.torch
 
 
@@ -139,7 +141,9 @@ def resolve_folder(name_or_path: str | Path) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise ImportError(f"loading {name_or_path!r} needs huggingface_hub: pip install 'nanogpt-notebooks[hf]'") from None
+        raise ImportError(
+            f"loading {name_or_path!r} needs huggingface_hub: pip install 'nanogpt-notebooks[hf]'"
+        ) from None
     try:
         return Path(snapshot_download(str(name_or_path), allow_patterns=["config.json", "model.safetensors"]))
     except Exception as e:  # offline, no cache, proxy errors: all say "could not get the files"

@@ -8,8 +8,8 @@ logits; top-p (nucleus) keeps the smallest set of tokens whose probability reach
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 

@@ -14,10 +14,10 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -164,7 +164,8 @@ def check_step_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> 
         if flops / rate > 60:
             warnings.warn(
                 f"one training step will take about {flops / rate / 60:,.0f} minutes on this CPU ({flops / 1e12:,.1f} "
-                f"TFLOP per step at a measured {rate / 1e9:,.0f} GFLOP/s); Ctrl-C stops after the current step"
+                f"TFLOP per step at a measured {rate / 1e9:,.0f} GFLOP/s); Ctrl-C stops after the current step",
+                stacklevel=2,
             )
 
 
@@ -402,9 +403,8 @@ def train(cfg: TrainConfig, corpus: Corpus | None = None, *, model: LanguageMode
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         model = (model or build_model(cfg, corpus.vocab_size)).to(rt.device)
         torch.manual_seed(cfg.seed + rt.dist.rank)  # but each rank its own dropout masks
-        state = TrainState(model, make_optimizer(model, cfg, rt.device.type),
-                           grad_scaler(rt.device, rt.dtype),
-                           BatchSampler(corpus.train, cfg.batch_size, cfg.block_size, cfg.seed + rt.dist.rank, rt.device))
+        sampler = BatchSampler(corpus.train, cfg.batch_size, cfg.block_size, cfg.seed + rt.dist.rank, rt.device)
+        state = TrainState(model, make_optimizer(model, cfg, rt.device.type), grad_scaler(rt.device, rt.dtype), sampler)
         if ckpt is not None:
             check_resumable(ckpt, corpus, model, Path(out_dir))
             state.restore(ckpt, rt.dist.rank)

@@ -44,17 +44,27 @@ setup()  # seeds, small inline figures; loads the corpus (downloads it the first
 
 # %%
 import math
+import time
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-import time
-
 import nanogpt_lib
-from nanogpt_lib import (Block, GPTConfig, LiveLossPlot, get_batch, get_config, load_corpus, notebook_config, plot_lr,
-                         plot_runs, sample_text, train)
+from nanogpt_lib import (
+    Block,
+    GPTConfig,
+    LiveLossPlot,
+    get_batch,
+    get_config,
+    load_corpus,
+    notebook_config,
+    plot_lr,
+    plot_runs,
+    sample_text,
+    train,
+)
 from nanogpt_lib.notebook import pick
 from nanogpt_lib.plot import diagrams
 
@@ -272,8 +282,8 @@ sampler_widget(gpt, corpus.tokenizer, "ROMEO:\n", max_new_tokens=pick(real=200, 
 # windows (with a higher learning rate, which a lookup table needs), on one chart with the GPT:
 
 # %%
-bigram_cfg = notebook_config("cpu", block_size=64, max_iters=600, eval_interval=100, log_interval=100, learning_rate=1e-2,
-                             min_lr=1e-3, weight_decay=0.0, sample_tokens=0)
+bigram_cfg = notebook_config("cpu", block_size=64, max_iters=600, eval_interval=100, log_interval=100,
+                             learning_rate=1e-2, min_lr=1e-3, weight_decay=0.0, sample_tokens=0)
 bigram = train(bigram_cfg, corpus, model=nanogpt_lib.BigramLanguageModel(corpus.vocab_size),
                progress=False, verbose=False)
 fig = plot_runs({"bigram": bigram.history, "GPT": result.history}, title="Bigram vs GPT")
@@ -425,7 +435,7 @@ plt.show()
 
 # %% tags=["self-check"]
 sizes = nucleus_sizes(val_logits, 0.9)
-assert sizes.shape == (val_logits.size(0),) and 1 <= sizes.min() and sizes.max() <= corpus.vocab_size
+assert sizes.shape == (val_logits.size(0),) and sizes.min() >= 1 and sizes.max() <= corpus.vocab_size
 mass = F.softmax(val_logits, -1).sort(dim=-1, descending=True).values.cumsum(-1)
 assert (mass.gather(1, (sizes - 1)[:, None]) >= 0.9 - 1e-6).all(), "the kept tokens must reach the mass p"
 fewer = (sizes - 2).clamp(min=0)[:, None]

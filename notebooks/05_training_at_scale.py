@@ -57,8 +57,18 @@ import matplotlib.pyplot as plt
 import torch
 
 import nanogpt_lib
-from nanogpt_lib import (GPT, BatchSampler, get_batch, get_config, load_checkpoint, load_corpus, lr_at, notebook_config,
-                         plot_runs, train)
+from nanogpt_lib import (
+    GPT,
+    BatchSampler,
+    get_batch,
+    get_config,
+    load_checkpoint,
+    load_corpus,
+    lr_at,
+    notebook_config,
+    plot_runs,
+    train,
+)
 from nanogpt_lib.notebook import pick
 from nanogpt_lib.plot import diagrams
 
@@ -314,8 +324,8 @@ fig = plot_runs(runs, title="Precision and accumulation")
 
 # %%
 steps = pick(real=60, fast=20)
-command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "nanogpt_lib", "train",
-           "--preset", "tiny", "--max_iters", str(steps), "--eval_interval", str(steps),
+command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "nanogpt_lib", "train", "--preset", "tiny", "--max_iters", str(steps), "--eval_interval", str(steps),
            "--out-dir", str(workdir / "ddp"), "--no-progress"]
 print("$ torchrun --standalone --nproc_per_node=2 -m nanogpt_lib train --preset tiny ...")
 ddp = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -222,8 +222,12 @@ t0 = time.perf_counter()
 bpe = BPETokenizer.train(train_text, VOCAB)
 print(f"trained {len(bpe.merges)} merges in {time.perf_counter() - t0:.1f} s")
 
-t0 = time.perf_counter(); ids = bpe.encode(text); t_fast = time.perf_counter() - t0
-t0 = time.perf_counter(); ids_slow = bpe.encode_slow(text); t_slow = time.perf_counter() - t0
+t0 = time.perf_counter()
+ids = bpe.encode(text)
+t_fast = time.perf_counter() - t0
+t0 = time.perf_counter()
+ids_slow = bpe.encode_slow(text)
+t_slow = time.perf_counter() - t0
 assert ids == ids_slow and bpe.decode(ids) == text
 print(f"encode the whole text: tiktoken {t_fast:.2f} s, pure Python (with a chunk cache) {t_slow:.2f} s "
       "-> identical ids")
@@ -446,7 +450,8 @@ for name in ["char", "bpe", "sentencepiece"]:
     to_bits = len(corpus.val) / len(val_text) / math.log(2)  # nats per token -> bits per character, on val
     late = min(range(len(h.eval_step)), key=lambda i: abs(h.eval_step[i] - 0.75 * steps))  # nearest to 3/4
     results[name] = {"steps": steps, "seconds": seconds, "loss": ev.loss, "bits_per_char": ev.bits_per_char,
-                     "history": h, "to_bits": to_bits, "late_gain": (h.eval_val_loss[late] - h.eval_val_loss[-1]) * to_bits,
+                     "history": h, "to_bits": to_bits,
+                     "late_gain": (h.eval_val_loss[late] - h.eval_val_loss[-1]) * to_bits,
                      "late_steps": steps - h.eval_step[late],
                      "chars_per_step": base.tokens_per_step * len(train_text) / len(corpus.train)}
     r = results[name]
@@ -480,8 +485,9 @@ plt.show()
 ranked = sorted(results, key=lambda n: results[n]["bits_per_char"])
 margin = results[ranked[1]]["bits_per_char"] - results[ranked[0]]["bits_per_char"]
 if margin < 0.01:  # one run each: a difference this small is within seed noise
+    behind = results[ranked[2]]["bits_per_char"] - results[ranked[0]]["bits_per_char"]
     print(f"For the same compute, {ranked[0]} and {ranked[1]} are {margin:.3f} bits/char apart: too close to rank "
-          f"from one run each; {ranked[2]} is {results[ranked[2]]['bits_per_char'] - results[ranked[0]]['bits_per_char']:.3f} behind")
+          f"from one run each; {ranked[2]} is {behind:.3f} behind")
 else:
     print(f"For the same compute, {ranked[0]} reached the fewest bits per character, {margin:.3f} ahead of {ranked[1]}")
 print(f"Per step, the bpe model saw {results['bpe']['chars_per_step'] / results['char']['chars_per_step']:.1f}x as "

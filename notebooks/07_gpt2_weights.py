@@ -69,8 +69,18 @@ from safetensors.torch import load_file
 from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
-from nanogpt_lib import (GPT, PRESETS, Corpus, GPTConfig, load_text, notebook_config, pick, plot_losses, sample_text,
-                         train)
+from nanogpt_lib import (
+    GPT,
+    PRESETS,
+    Corpus,
+    GPTConfig,
+    load_text,
+    notebook_config,
+    pick,
+    plot_losses,
+    sample_text,
+    train,
+)
 from nanogpt_lib.evaluate import evaluate_text_ids, time_generation, window_starts
 from nanogpt_lib.plot import diagrams
 from nanogpt_lib.pretrained import pretrained_tokenizer

@@ -267,7 +267,8 @@ print(f"C = {C}: GELU/ReLU² MLP {count(lib_relu2):,} parameters, SwiGLU {count(
 # %%
 tied = nanogpt_lib.GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=4, n_embd=128, bias=False))
 untied = nanogpt_lib.GPT(GPTConfig(**{**tied.config.to_dict(), "tie_embeddings": False}))
-print(f"tied {tied.num_params():,} parameters, untied {untied.num_params():,} (+{untied.num_params() - tied.num_params():,})")
+extra = untied.num_params() - tied.num_params()
+print(f"tied {tied.num_params():,} parameters, untied {untied.num_params():,} (+{extra:,})")
 
 
 # %% [markdown]

@@ -54,9 +54,19 @@ import torch.nn as nn
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from torch.nn import functional as F
 
-from nanogpt_lib import (CausalSelfAttention, GPTConfig, Head, get_batch, load_corpus, load_model_and_tokenizer,
-                         notebook_config, pick, plot_attention, train)
-from nanogpt_lib import interpret
+from nanogpt_lib import (
+    CausalSelfAttention,
+    GPTConfig,
+    Head,
+    get_batch,
+    interpret,
+    load_corpus,
+    load_model_and_tokenizer,
+    notebook_config,
+    pick,
+    plot_attention,
+    train,
+)
 from nanogpt_lib.plot import show_token
 from nanogpt_lib.plot.widgets import attention_explorer
 
@@ -431,7 +441,8 @@ ax.grid(alpha=0.3)
 previous, induction = torch.stack(log["previous"]), torch.stack(log["induction"])
 for head in range(toy_config.n_head):
     ax_scores.plot(log["step"], induction[:, head], color=f"C{head}", label=f"layer 1 head {head}: induction")
-    ax_scores.plot(log["step"], previous[:, head], color=f"C{head}", ls="--", label=f"layer 0 head {head}: previous token")
+    ax_scores.plot(log["step"], previous[:, head], color=f"C{head}", ls="--",
+                   label=f"layer 0 head {head}: previous token")
 ax_scores.set(xlabel="step", ylabel="score", ylim=(0, 1), title="head scores on repeated random symbols")
 ax_scores.legend(fontsize=7, ncol=2)
 ax_scores.grid(alpha=0.3)

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from nanogpt_lib import GPT, GPTConfig
+from nanogpt_lib.cli import main
 from nanogpt_lib.cli.bench import bench_attention, bench_train, flops_per_token
 from nanogpt_lib.config import parse_overrides
-from nanogpt_lib.cli import main
 
 
 def test_flops_per_token_counts_weights_and_attention():

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 # Temporary and home folders of this or any machine (a reader's machine has other ones)
-LOCAL_PATH = re.compile(r"(?<![\w.~])(?:/tmp/|/var/folders/|/private/var/|/home/|/root/|/work/|/Users/|[A-Z]:\\Users\\)")
+LOCAL_PATH = re.compile(
+    r"(?<![\w.~])(?:/tmp/|/var/folders/|/private/var/|/home/|/root/|/work/|/Users/|[A-Z]:\\Users\\)"
+)
 NETWORK_ERROR = re.compile(r"ConnectionError|URLError|HTTPSConnectionPool|HTTPConnectionPool|Max retries exceeded|"
                            r"Temporary failure in name resolution|Name or service not known|LocalEntryNotFoundError|"
                            r"ConnectTimeout|ReadTimeout|SSLError|getaddrinfo failed")
@@ -54,7 +56,8 @@ def clean_output_problems(nb) -> list[str]:
                 for rule, pattern in (("a local path", LOCAL_PATH), ("a network error", NETWORK_ERROR),
                                       ("a traceback", TRACEBACK)):
                     if match := pattern.search(text):
-                        problems.append(f"{where}: shows {rule}: ...{text[max(0, match.start() - 30):match.end() + 30]!r}...")
+                        context = text[max(0, match.start() - 30) : match.end() + 30]
+                        problems.append(f"{where}: shows {rule}: ...{context!r}...")
                 if out.output_type == "stream" and "\r" in text:
                     problems.append(f"{where}: carriage returns (a progress bar redrawn in the text)")
         bars = [out for out in outputs if is_progress_bar(out)]

@@ -1,7 +1,8 @@
 """The teaching kit: student editions fail exactly where students must write code; the website renders.
 
 An *exercise* is a solution cell (nbgrader metadata, tag `exercise`) plus the `self-check` cells after it;
-those are the "exercise cells" (see `wrong_failures` for how each may fail). The teacher editions (the notebooks as committed) are executed by nbval
+those are the "exercise cells" (see `wrong_failures` for how each may fail). The teacher editions (the notebooks
+as committed) are executed by nbval
 with the rest of the suite, so here only the student editions run: in fast mode, with `allow_errors`, and
 then every cell's outputs are inspected.
 """
@@ -155,7 +156,9 @@ def test_cli_writes_student_editions(tmp_path, capsys):
 def test_every_docs_page_is_on_the_website():
     """A new docs/*.md page must be listed in the site's Reference part (only listed pages are built)."""
     pages = {p.stem for p in DOCS_DIR.glob("*.md")} - {"intro", "teaching"}
-    assert pages == set(REFERENCE_PAGES), f"add to or remove from course.REFERENCE_PAGES: {pages ^ set(REFERENCE_PAGES)}"
+    assert pages == set(REFERENCE_PAGES), (
+        f"add to or remove from course.REFERENCE_PAGES: {pages ^ set(REFERENCE_PAGES)}"
+    )
 
 
 @needs_notebooks

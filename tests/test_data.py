@@ -10,8 +10,18 @@ import pytest
 import torch
 
 import nanogpt_lib.data as data
-from nanogpt_lib import (BatchSampler, CharTokenizer, Corpus, get_batch, get_config, load_prepared, load_text, prepare,
-                         split_ids, train)
+from nanogpt_lib import (
+    BatchSampler,
+    CharTokenizer,
+    Corpus,
+    get_batch,
+    get_config,
+    load_prepared,
+    load_text,
+    prepare,
+    split_ids,
+    train,
+)
 from nanogpt_lib.tokenizers import load_tokenizer
 
 

@@ -100,7 +100,8 @@ def test_capture_works_with_rotary_positions_and_qk_norm(idx):
     cap = capture(model, idx)
     attn = model.transformer.h[1].attn
     with torch.no_grad():
-        torch.testing.assert_close(cap.attention[1], attn.attention_weights(model.transformer.h[1].ln_1(cap.residual[1])))
+        layer_input = model.transformer.h[1].ln_1(cap.residual[1])
+        torch.testing.assert_close(cap.attention[1], attn.attention_weights(layer_input))
     assert model.training, "capture must give the model back in the mode it found it"
 
 

@@ -68,7 +68,10 @@ def test_causality(module):
     if module == "gpt":
         model = GPT(cfg).eval()
         x = torch.randint(cfg.vocab_size, (1, cfg.block_size))
-        out = lambda inp: model(inp)[0]
+
+        def out(inp):
+            return model(inp)[0]
+
         x2 = x.clone()
         x2[0, 9] = (x[0, 9] + 1) % cfg.vocab_size
     else:

@@ -94,7 +94,8 @@ def test_relu_squared_mlp_by_hand():
     x = torch.randn(2, 4, 16)
     torch.testing.assert_close(ReLUSquared()(x), torch.clamp(x, min=0) ** 2)
     ff = FeedForward(16, bias=True, activation="relu2")
-    hand = F.linear(torch.clamp(F.linear(x, ff.c_fc.weight, ff.c_fc.bias), min=0) ** 2, ff.c_proj.weight, ff.c_proj.bias)
+    hidden = torch.clamp(F.linear(x, ff.c_fc.weight, ff.c_fc.bias), min=0) ** 2
+    hand = F.linear(hidden, ff.c_proj.weight, ff.c_proj.bias)
     torch.testing.assert_close(ff(x), hand)
 
 

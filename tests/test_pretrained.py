@@ -10,7 +10,7 @@ transformers = pytest.importorskip("transformers")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from nanogpt_lib import GPT, GPTConfig  # noqa: E402
-from nanogpt_lib.pretrained import PretrainedMismatchError, TOKENIZER_FILE, pretrained_tokenizer  # noqa: E402
+from nanogpt_lib.pretrained import TOKENIZER_FILE, PretrainedMismatchError, pretrained_tokenizer  # noqa: E402
 from nanogpt_lib.tokenizers import BPETokenizer  # noqa: E402
 
 VOCAB, CTX = 97, 24

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nanogpt_lib import CharTokenizer, GPT, GPTConfig, get_config, load_checkpoint, load_corpus, train
+from nanogpt_lib import GPT, CharTokenizer, GPTConfig, get_config, load_checkpoint, load_corpus, train
 from nanogpt_lib.checkpoint import LOCK_FILE, RunFolder, RunLockedError
 from nanogpt_lib.cli import main
 
@@ -140,7 +140,8 @@ def test_ctrl_c_during_start_up_has_no_traceback(tmp_path):
 
 
 def test_signals_while_the_process_exits_stay_quiet(tmp_path):
-    """After the first Ctrl-C has saved, a Ctrl-C and a SIGTERM during shutdown change nothing: exit 130, no traceback."""
+    """After the first Ctrl-C has saved, a Ctrl-C and a SIGTERM during shutdown change nothing: exit 130, no
+    traceback."""
     run = tmp_path / "run"
     done = with_fault("signals-at-exit", 3, "train", *TINY, "--max_iters", "100", "--out-dir", str(run))
     assert done.returncode == 130, done.stdout + done.stderr

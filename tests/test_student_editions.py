@@ -22,7 +22,9 @@ def test_every_notebook_has_a_student_edition_and_nothing_else_is_there():
 def test_committed_student_edition_is_in_sync(path):
     expected = nbformat.writes(student_edition(nbformat.read(path, as_version=4), path.name))
     committed = (ROOT / "student" / path.name).read_text()
-    assert committed.rstrip("\n") == expected.rstrip("\n"), f"student/{path.name} is stale: run `nanogpt course student-edition student`"
+    assert committed.rstrip("\n") == expected.rstrip("\n"), (
+        f"student/{path.name} is stale: run `nanogpt course student-edition student`"
+    )
     assert BEGIN not in committed  # no solution survives
 
 

@@ -81,7 +81,8 @@ def test_format_duration():
 
 
 def test_rule_quoted_times():
-    good = "04 takes <!-- timing 04_full_gpt -->4 min 2 s<!-- /timing -->, all <!-- timing total -->5 min 3 s<!-- /timing -->."
+    good = ("04 takes <!-- timing 04_full_gpt -->4 min 2 s<!-- /timing -->, "
+            "all <!-- timing total -->5 min 3 s<!-- /timing -->.")
     assert build.timing_problems(good, ENTRIES, "x") == []
     assert build.timing_problems(good.replace("4 min 2 s", "about 10 minutes"), ENTRIES, "x") == [
         "x: says 'about 10 minutes' for 04_full_gpt, timings.json says '4 min 2 s'"]

@@ -19,8 +19,10 @@ def test_training_lowers_the_loss(small_corpus):
 
 
 def test_same_seed_same_curve_other_seed_other_curve(small_corpus):
-    run = lambda seed: train(get_config("tiny", max_iters=8, seed=seed, dropout=0.1), small_corpus,
-                             progress=False, verbose=False).history.train_loss
+    def run(seed):
+        return train(get_config("tiny", max_iters=8, seed=seed, dropout=0.1), small_corpus,
+                     progress=False, verbose=False).history.train_loss
+
     a, b, c = run(1), run(1), run(2)
     assert a == b and a != c
 

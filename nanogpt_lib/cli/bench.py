@@ -15,11 +15,11 @@ import json
 import os
 import platform
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-import resource
-import statistics
 import time
 from pathlib import Path
 

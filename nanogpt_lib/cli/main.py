@@ -165,7 +165,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if not (args.out_dir or args.init_from):
         raise CLIError("sample needs --out-dir (a run folder) or --init-from (pretrained weights)")
     which = "best" if args.checkpoint == "best" else "last"
-    model, tokenizer, source = load_model_and_tokenizer(args.init_from or args.out_dir, resolve_device(args.device), which)
+    source = args.init_from or args.out_dir
+    model, tokenizer, source = load_model_and_tokenizer(source, resolve_device(args.device), which)
     print(f"# {source}", file=sys.stderr)
     for i in range(args.num_samples):
         print(sample_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k,

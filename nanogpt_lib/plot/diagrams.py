@@ -381,8 +381,8 @@ def bpe_merge_tree(merges: Sequence[tuple[int, int]], vocab: Sequence[bytes], to
         token = int(token)
         slot = iter(range(leaves(token)))
 
-        def draw(t: int) -> tuple[float, float]:
-            """Draw the subtree of t; return the position of its node."""
+        def draw(t: int, ax=ax, slot=slot, token=token) -> tuple[float, float]:
+            """Draw the subtree of t in this token's panel; return the position of its node."""
             if t < 256:
                 pos = (float(next(slot)), 0.0)
             else:

@@ -8,8 +8,8 @@ them back. Saved forms are `{"kind": ..., **to_dict()}`; each class registers it
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..files import atomic_write_text
 

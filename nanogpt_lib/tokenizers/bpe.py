@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from .base import Tokenizer, register
 from .gpt2 import EOT, TIKTOKEN_GPT2_PATTERN, load_tiktoken_ranks
