@@ -15,8 +15,8 @@ template (`render`) places special ids. `parse` reads ids back into messages; `r
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -101,15 +101,22 @@ def conversation_tensors(tokenizer: ChatTokenizer, messages: Conversation) -> tu
     return x, y
 
 
+def check_fits(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], block_size: int) -> None:
+    """Refuse conversations longer than the model's window (+1: the last token is only ever a target)."""
+    longest = max(len(x) for x, _ in pairs)
+    if longest > block_size:
+        raise ValueError(f"a conversation of {longest + 1} tokens does not fit the model's window of {block_size}: "
+                         "use shorter tasks or a model with a larger block_size")
+
+
 def pad_batch(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], pad_id: int,
               block_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack variable-length `(x, y)` pairs into `(B, T)` tensors, padding on the right: inputs with `pad_id`,
     targets with -1. Attention is causal, so padding after a sequence never changes what its real positions
     compute, and its targets are ignored: the loss is exactly that of the unpadded sequences."""
     T = max(len(x) for x, _ in pairs)
-    if block_size is not None and T > block_size:
-        raise ValueError(f"a conversation of {T + 1} tokens does not fit the model's window of {block_size}: "
-                         "use shorter tasks or a model with a larger block_size")
+    if block_size is not None:
+        check_fits(pairs, block_size)
     x = torch.full((len(pairs), T), pad_id, dtype=torch.long)
     y = torch.full((len(pairs), T), -1, dtype=torch.long)
     for i, (xi, yi) in enumerate(pairs):
@@ -174,6 +181,7 @@ class SFTConfig:
     grad_clip: float = 1.0
     seed: int = 0
     dtype: str = "float32"
+    micro_batches: int = 4  # each step's conversations in this many groups of similar length (`sft_backward`)
     log_interval: int = 50
 
     def train_config(self) -> TrainConfig:
@@ -186,13 +194,38 @@ class SFTConfig:
         return asdict(self)
 
 
+def sft_backward(model: GPT, batch: Sequence[tuple[torch.Tensor, torch.Tensor]], pad_id: int, groups: int = 1,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Forward and backward for one step's `(x, y)` pairs; returns the loss: the mean over the assistant's tokens.
+
+    Padding is wasted work, and the tasks' conversations differ in length (a speaker line is three times as long
+    as a word), so the pairs are sorted by length and cut into `groups` micro-batches, each padded only to its
+    own longest. Each group's summed loss is divided by the whole batch's number of assistant tokens, so the
+    gradients add up to exactly those of one padded batch.
+    """
+    device = next(model.parameters()).device
+    batch = sorted(batch, key=lambda pair: len(pair[0]))
+    n_targets = sum(int((y >= 0).sum()) for _, y in batch)
+    size = math.ceil(len(batch) / groups)
+    loss = torch.zeros((), device=device)
+    for i in range(0, len(batch), size):
+        x, y = pad_batch(batch[i : i + size], pad_id)
+        with autocast(device, dtype):
+            logits, _ = model(x.to(device))
+        part = F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), ignore_index=-1,
+                               reduction="sum") / n_targets
+        part.backward()
+        loss += part.detach()
+    return loss
+
+
 def sft(model: GPT, tokenizer: ChatTokenizer, conversations: Sequence[Conversation], cfg: SFTConfig,
         callback: Callable[[int, History], None] | None = None) -> History:
     """Fine-tune `model` in place on `conversations` with the loss on the assistant's tokens; return the history.
 
-    Each step draws `batch_size` conversations (with replacement, from a generator seeded by `cfg.seed`), pads
-    them (`pad_batch`) and takes one AdamW step. Seeded and reproducible on CPU: the same inputs give the same
-    weights. `callback(step, history)` runs every `log_interval` steps and at the end.
+    Each step draws `batch_size` conversations (with replacement, from a generator seeded by `cfg.seed`), runs
+    them forward and backward (`sft_backward`) and takes one AdamW step. Seeded and reproducible on CPU: the
+    same inputs give the same weights. `callback(step, history)` runs every `log_interval` steps and at the end.
     """
     if not conversations:
         raise ValueError("sft needs at least one conversation")
@@ -200,7 +233,7 @@ def sft(model: GPT, tokenizer: ChatTokenizer, conversations: Sequence[Conversati
     dtype = DTYPES[cfg.dtype]
     tcfg = cfg.train_config()
     pairs = [conversation_tensors(tokenizer, c) for c in conversations]  # rendered once, drawn many times
-    pad_batch(pairs, tokenizer.end_id, model.config.block_size)  # refuse conversations that do not fit, now
+    check_fits(pairs, model.config.block_size)  # refuse conversations that do not fit now, not at step 1000
     optimizer = make_optimizer(model, tcfg, device.type)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout masks, if the model has dropout
@@ -211,10 +244,7 @@ def sft(model: GPT, tokenizer: ChatTokenizer, conversations: Sequence[Conversati
         for group in optimizer.param_groups:
             group["lr"] = lr
         pick = torch.randint(len(pairs), (cfg.batch_size,), generator=gen).tolist()
-        x, y = pad_batch([pairs[i] for i in pick], tokenizer.end_id)
-        with autocast(device, dtype):
-            _, loss = model(x.to(device), y.to(device))  # lm_loss: the mean over targets that are not -1
-        loss.backward()
+        loss = sft_backward(model, [pairs[i] for i in pick], tokenizer.end_id, cfg.micro_batches, dtype)
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()

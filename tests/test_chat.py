@@ -16,8 +16,8 @@ from nanogpt_lib.cli import main
 from nanogpt_lib.tasks import (
     TASKS,
     Example,
-    Grades,
     Graded,
+    Grades,
     check,
     dataset_stats,
     is_heldout,
