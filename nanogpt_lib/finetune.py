@@ -6,9 +6,10 @@ train on conversations with the loss on the assistant's tokens only, and measure
 **The masked loss.** A conversation is rendered to ids `s_0 … s_n` (`ChatTokenizer.render_with_mask`), the
 inputs are `x = s_0 … s_{n-1}` and position t is trained to predict `s_{t+1}`, exactly as in pretraining.
 But only the tokens the assistant writes count: `y_t = s_{t+1}` where the assistant wrote `s_{t+1}`, else
-`y_t = -1`, which `lm_loss` ignores. So the loss is the mean of `-log p(s_{t+1} | s_≤t)` over the assistant's
-tokens: the model learns to answer, not to imitate the user's questions. `show_loss_mask` prints which
-positions count.
+`y_t = -1`, which the cross-entropy ignores (`ignore_index=-1`, as in `model.lm_loss`). So the loss is the mean
+of `-log p(s_{t+1} | s_≤t)` over the assistant's tokens: the model learns to answer, not to imitate the user's
+questions. `show_loss_mask` prints which positions count. Conversations of different lengths are padded on
+the right (`pad_batch`), in micro-batches of similar length (`sft_backward`).
 
 Optimisation reuses `train.py`: AdamW (`make_optimizer`), warmup + cosine (`lr_at`), `autocast`, clipping.
 """
@@ -135,7 +136,7 @@ def show_loss_mask(tokenizer: ChatTokenizer, x: torch.Tensor, y: torch.Tensor) -
         reads.append(a.ljust(width))
         learns.append(b.ljust(width))
     last = max((i for i, yi in enumerate(y.tolist()) if yi >= 0), default=len(reads) - 1)
-    return f"reads   : {''.join(reads[: last + 1])}\npredicts: {''.join(learns[: last + 1])}"
+    return f"reads   : {''.join(reads[: last + 1]).rstrip()}\npredicts: {''.join(learns[: last + 1]).rstrip()}"
 
 
 @torch.no_grad()

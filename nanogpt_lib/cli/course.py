@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 DOCS_DIR = ROOT / "docs"
 # The website's "Reference" part: docs/NAME.md pages, in this order (the README links the same pages).
-REFERENCE_PAGES = ("install", "cli", "runs", "tokenizers", "scaling", "benchmarks", "results")
+REFERENCE_PAGES = ("install", "cli", "runs", "tokenizers", "chat", "scaling", "benchmarks", "results")
 
 
 def notebook_paths(notebooks_dir: str | Path = NOTEBOOKS_DIR) -> list[Path]:
