@@ -185,11 +185,11 @@ def grpo(policy: GPT, tokenizer: ChatTokenizer, examples: Sequence[Example], cfg
     reference = reference if reference is not None else frozen_copy(policy)
     device = next(policy.parameters()).device
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.99), weight_decay=0.0)
-    rng = random.Random(cfg.seed)
+    rng, examples = random.Random(cfg.seed), list(examples)
     sample_gen = torch.Generator(device=device).manual_seed(cfg.seed)
     logs = []
     for step in range(cfg.steps):
-        batch = rng.sample(list(examples), min(cfg.prompts_per_step, len(examples)))
+        batch = rng.sample(examples, min(cfg.prompts_per_step, len(examples)))
         logs.append(grpo_step(policy, reference, optimizer, tokenizer, batch, cfg, sample_gen, reward_fn))
         if callback and ((step + 1) % cfg.log_interval == 0 or step + 1 == cfg.steps):
             callback(step + 1, logs[-1])
@@ -214,8 +214,8 @@ def preference_pairs(model: GPT, tokenizer: ChatTokenizer, examples: Sequence[Ex
                      temperature: float = 1.0, max_new_tokens: int = 16,
                      seed: int = 0) -> list[tuple[Example, list[int], list[int]]]:
     """(example, chosen reply ids, rejected reply ids) from `samples` replies of `model` to each example: the
-    chosen one is a correct sample (the reference answer when none is), the rejected one a wrong sample.
-    Examples whose samples are all correct give no pair. Replies are ids without `<|end|>`."""
+    chosen one is a correct sample (the reference answer when none is), the rejected one a wrong sample that
+    ended with `<|end|>`. Examples with no such wrong sample give no pair. Replies are ids without `<|end|>`."""
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     prompts = [tokenizer.render_prompt(e.conversation(with_answer=False)) for e in examples for _ in range(samples)]
     replies = generate_replies(model, tokenizer, prompts, max_new_tokens, temperature, generator=gen)
@@ -264,11 +264,11 @@ def dpo(policy: GPT, tokenizer: ChatTokenizer, pairs: Sequence[tuple[Example, li
         raise ValueError("dpo needs at least one preference pair")
     reference = reference if reference is not None else frozen_copy(policy)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.99), weight_decay=0.0)
-    rng = random.Random(cfg.seed)
+    rng, pairs = random.Random(cfg.seed), list(pairs)
     logs = []
     policy.train()
     for step in range(cfg.steps):
-        batch = rng.sample(list(pairs), min(cfg.batch_size, len(pairs)))
+        batch = rng.sample(pairs, min(cfg.batch_size, len(pairs)))
         exs, chosen, rejected = [b[0] for b in batch], [b[1] for b in batch], [b[2] for b in batch]
         lc = reply_logprob(policy, tokenizer, exs, chosen)
         lr_ = reply_logprob(policy, tokenizer, exs, rejected)

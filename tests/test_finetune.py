@@ -21,12 +21,15 @@ from nanogpt_lib.finetune import (
     text_loss,
 )
 from nanogpt_lib.rl import (
+    DPOConfig,
     RLConfig,
+    dpo,
     dpo_loss,
     exact_reward,
     group_advantages,
     grpo,
     kl_k3,
+    preference_pairs,
     prefix_reward,
     reply_batch,
 )
@@ -241,3 +244,13 @@ def test_dpo_loss():
     # only the change relative to the reference counts
     assert dpo_loss(torch.tensor([5.0]), torch.tensor([3.0]), torch.tensor([5.0]), torch.tensor([3.0])).item() == \
         pytest.approx(math.log(2))
+
+
+def test_dpo_prefers_the_chosen_replies(tok):
+    model = grow_vocab(tiny_gpt(), 68)
+    examples = make_examples("train", 12, seed=0, tasks=("capitals",))
+    pairs = preference_pairs(model, tok, examples, samples=4, max_new_tokens=6)
+    assert pairs and all(tok.decode(chosen) == e.answer for e, chosen, _ in pairs)  # nothing right: the answer
+    logs = dpo(model, tok, pairs, DPOConfig(steps=15, batch_size=6, learning_rate=1e-2))
+    assert logs[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # policy = reference at the start
+    assert logs[-1]["margin"] > 1.0 and logs[-1]["loss"] < 0.5
