@@ -234,7 +234,7 @@ def followers(ids: torch.Tensor, ch: str) -> dict[str, int]:
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex00-followers-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert followers(torch.tensor(encode("qua qui quo qa")), "q") == {"u": 3, "a": 1}
 assert followers(torch.tensor(encode("abc")), "c") == {}  # nothing follows the last character
 train_text = text[: len(train_data)]
@@ -260,7 +260,7 @@ def safe_encode(s: str) -> list[int]:
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex00-safe-encode-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert decode(safe_encode("café au lait")) == "caf  au lait"
 assert safe_encode("ROMEO:") == encode("ROMEO:")
 
@@ -315,7 +315,7 @@ fig.legend(loc="lower left", bbox_to_anchor=(0.1, 0.15), fontsize=8)
 plt.show()
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex00-context-entropy-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 import math
 
 assert len(entropy) == len(seen) == 9

@@ -304,7 +304,7 @@ probs = probs / probs.sum(dim=1, keepdim=True)
 count_val_loss = -probs[corpus.val[:-1], corpus.val[1:]].log().mean().item()
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex01-count-bigram-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert counts.shape == probs.shape == (vocab_size, vocab_size)
 assert counts.sum() == len(corpus.train) - 1
 train_text = decode(corpus.train.tolist())
@@ -338,7 +338,7 @@ def greedy(model, idx, max_new_tokens):
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex01-greedy-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 prompt = torch.tensor([encode("ROMEO")])
 out = greedy(model, prompt, 40)
 assert out.shape == (1, 45)
@@ -374,7 +374,7 @@ for tau in (0.5, 2.0):
     print(f"τ = {tau}: {decode(sample[0].tolist())!r}")
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex01-temperature-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert sorted(val_loss_at) == taus
 with torch.no_grad():
     logits_val = lib_model(corpus.val[None, :-1])[0][0]

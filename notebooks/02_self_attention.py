@@ -327,7 +327,7 @@ def is_causal(f, x):
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex02-is-causal-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 def peeks_ahead_in_the_middle(x):
     """Causal except at position 3, which also reads position 5 (not the last one)."""
     y = x.clone()
@@ -367,7 +367,7 @@ scores = scores.masked_fill(torch.tril(torch.ones(T, T, dtype=torch.bool)).logic
 out = F.softmax(scores, dim=-1) @ v
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex02-sdpa-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 # %% [markdown]
@@ -409,7 +409,7 @@ ax.grid(alpha=0.3)
 plt.show()
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex02-scaling-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert len(peak_scaled) == len(peak_raw) == len(head_sizes)
 assert all(0 < p <= 1 for p in peak_scaled + peak_raw)
 assert all(a < b for a, b in zip(peak_raw, peak_raw[1:])), "without scaling, bigger heads give peakier rows"

@@ -545,7 +545,7 @@ def block_params(n_embd: int) -> int:
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex03-block-params-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 for n_embd in (32, 128, 384):
     lib_block = nanogpt_lib.Block(GPTConfig(n_embd=n_embd, n_head=4, bias=False))
     assert block_params(n_embd) == sum(p.numel() for p in lib_block.parameters()), n_embd
@@ -574,7 +574,7 @@ class PostNormBlock(nn.Module):
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex03-post-norm-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 post = PostNormBlock(32, 4, 16)
 with torch.no_grad():  # random LayerNorm scales and shifts, so that ln_1 and ln_2 cannot be swapped unseen
     for p in (*post.ln_1.parameters(), *post.ln_2.parameters()):
@@ -632,7 +632,7 @@ ax.legend()
 plt.show()
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex03-gradient-depth-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert set(grad_norms) == {"plain", "residual", "residual + LN"}
 assert all(len(norms) == len(depths) and all(n >= 0 for n in norms) for norms in grad_norms.values())
 torch.manual_seed(0)

@@ -350,7 +350,7 @@ def top_k_logits(logits, k):
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex04-top-k-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 logits = torch.randn(3, corpus.vocab_size)
 filtered = top_k_logits(logits, 5)
 assert (filtered > float("-inf")).sum(dim=-1).tolist() == [5, 5, 5]
@@ -382,7 +382,7 @@ print(f"GPT-2 small: {gpt2_small:,} parameters, {50257 * 768 / gpt2_small:.0%} o
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex04-params-with-bias-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 for shape in [(65, 128, 4, 128), (65, 256, 6, 384), (1000, 512, 3, 96)]:
     vocab_size, block_size, n_layer, n_embd = shape
     config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=4,
@@ -433,7 +433,7 @@ plt.show()
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex04-nucleus-sizes-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 sizes = nucleus_sizes(val_logits, 0.9)
 assert sizes.shape == (val_logits.size(0),) and sizes.min() >= 1 and sizes.max() <= corpus.vocab_size
 mass = F.softmax(val_logits, -1).sort(dim=-1, descending=True).values.cumsum(-1)

@@ -385,7 +385,7 @@ def my_lr(step, cfg):
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex05-lr-schedule-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 for name in ("cpu", "shakespeare_char", "tiny"):
     cfg = get_config(name)
     for step in range(cfg.max_iters + 10):
@@ -403,7 +403,7 @@ raw = torch.load(workdir / "resumed" / "ckpt.pt", weights_only=True)
 ckpt_step, ckpt_best_val = raw["step"], raw["best_val_loss"]
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex05-read-checkpoint-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert ckpt_step == full.max_iters
 assert math.isclose(ckpt_best_val, min(resumed.history.eval_val_loss))
 
@@ -444,7 +444,7 @@ plt.show()
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex05-round-trip-error-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 for dtype in (torch.bfloat16, torch.float16):
     err = round_trip_error(x, dtype)
     assert err.shape == x.shape and (err >= 0).all()

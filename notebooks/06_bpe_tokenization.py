@@ -197,7 +197,7 @@ def encode_hand(text, merges):
     ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "bpe-encode-hand-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 for sample in [paragraph, "Speak, speak! We are accounted poor citizens.", "naïve café 🎭"]:
     assert encode_hand(sample, hand_merges) == lib.encode(sample), f"different ids for {sample[:30]!r}"
 print("encode_hand agrees with the library")
@@ -260,7 +260,7 @@ def decode_hand(ids, merges):
     ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "bpe-decode-hand-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 sample = text[5000:6000]
 assert decode_hand(bpe.encode(sample), bpe.merges) == sample
 assert decode_hand(lib.encode("naïve café 🎭"), lib.merges) == "naïve café 🎭"
@@ -387,7 +387,7 @@ plt.show()
 # huge vocabulary buys little more than the largest vocabulary learned here.
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "bpe-vocab-sweep-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert len(bytes_per_token) == len(sizes)
 assert all(a < b for a, b in zip(bytes_per_token, bytes_per_token[1:])), "more merges never lengthen the text"
 if VOCAB in sizes:

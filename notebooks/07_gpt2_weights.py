@@ -188,7 +188,7 @@ def translate(key):
     ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "gpt2-translate-key-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert translate("transformer.h.3.attn.c_attn.weight") == ("transformer.h.3.attn.c_attn.weight", True)
 assert translate("h.0.mlp.c_proj.weight") == ("transformer.h.0.mlp.c_proj.weight", True)
 assert translate("h.0.attn.c_attn.bias") == ("transformer.h.0.attn.c_attn.bias", False)
@@ -309,7 +309,7 @@ def bits_per_char(loss, n_tokens, n_chars):
     ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "gpt2-bits-per-char-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert abs(bits_per_char(before.loss, before.tokens, before.chars) - before.bits_per_char) < 1e-9
 assert abs(bits_per_char(math.log(2), 10, 10) - 1.0) < 1e-12
 print("bits_per_char agrees with the library")
@@ -349,7 +349,7 @@ plt.show()
 # the first tokens and then flattens; there, overlapping windows give the lower estimate.
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "gpt2-loss-by-position-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 per_position = loss_by_position(model, val, T)
 assert per_position.shape == (T,)
 windows = (len(val) - 1) // T

@@ -567,7 +567,7 @@ def rope_real(x, start=0, base=10000.0):
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex08-rope-real-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 q = torch.randn(2, 3, 20, 16)
 torch.testing.assert_close(rope_real(q, start=4), rope(q, start=4), atol=1e-5, rtol=1e-5)
 torch.testing.assert_close(rope_real(q, start=4), nanogpt_lib.RotaryEmbedding(16, 32)(q, start=4), atol=1e-5, rtol=1e-5)
@@ -595,7 +595,7 @@ print(f"classic iteration: {steps_to_orthogonal(G, 0.3)} steps to bring every si
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex08-classic-newton-schulz-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 n_classic = steps_to_orthogonal(G, 0.3)
 assert 5 < n_classic < 200, n_classic  # far more than the 5 tuned steps
 assert steps_to_orthogonal(torch.eye(8), 0.3) < n_classic  # equal singular values: no slow small ones
@@ -637,7 +637,7 @@ print(f"lowest final val loss at muon_lr = {best:g}; the preset uses {PRESETS['m
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex08-muon-lr-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert set(sweep) == set(muon_lrs) and all(math.isfinite(v) for v in sweep.values())
 assert all(v < math.log(corpus.vocab_size) for v in sweep.values()), "every run should beat a uniform guess"
 

@@ -794,7 +794,7 @@ def newline_scores(attention, idx, newline_id):
 ### END SOLUTION
 
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex09-newline-score-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 torch.testing.assert_close(newline_scores(batch_cap.attention, xb, newline[0]), scores["newline"])
 assert newline_scores(batch_cap.attention, xb, newline[0]).shape == (c.n_layer, c.n_head)
 
@@ -813,7 +813,7 @@ worst_kind = max(scores, key=lambda name: scores[name][worst] / baseline[name])
 print(f"layer {worst[0]} head {worst[1]}: loss +{ablation[worst]:.3f}, stands out on {worst_kind}")
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex09-worst-head-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert isinstance(worst, tuple) and len(worst) == 2
 assert ablation[worst] == ablation.max()
 assert worst_kind in scores
@@ -843,7 +843,7 @@ print(f"first half {loss_first_half:.2f}, second half {loss_second_half:.2f}; be
       f"{shakespeare_induction.max():.2f} (toy model: {toy_scores['induction'].max():.2f})")
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex09-shakespeare-copies-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 check = interpret.repeated_random_tokens(16, c.block_size // 2, c.vocab_size, torch.Generator().manual_seed(0))
 with torch.no_grad():
     per_target = F.cross_entropy(model(check[:, :-1])[0].transpose(1, 2), check[:, 1:], reduction="none")
@@ -868,7 +868,7 @@ capital_match = (cosine.argmax(dim=1) == torch.arange(26)).float().mean().item()
 print(f"{capital_match:.0%} of the capitals are closest to their own lowercase letter (chance: {1 / 26:.0%})")
 ### END SOLUTION
 
-# %% tags=["self-check"]
+# %% nbgrader={"grade": true, "grade_id": "ex09-capitals-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert 0 <= capital_match <= 1 and abs(capital_match * 26 - round(capital_match * 26)) < 1e-6
 letters = "abcdefghijklmnopqrstuvwxyz"
 agree = sum(max(letters, key=lambda lo: F.cosine_similarity(E[tokenizer.encode(up.upper())[0]],

@@ -68,7 +68,8 @@ def headings(nb) -> list[tuple[int, str]]:
 
 
 def is_exercise(cell) -> bool:
-    return cell.cell_type == "code" and ("exercise" in tags(cell) or "nbgrader" in cell.metadata)
+    """A solution cell (self-check cells carry nbgrader metadata too, as autograde cells)."""
+    return cell.cell_type == "code" and ("exercise" in tags(cell) or cell.metadata.get("nbgrader", {}).get("solution"))
 
 
 def bound_names(stmt: ast.stmt) -> set[str]:

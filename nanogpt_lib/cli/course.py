@@ -5,10 +5,19 @@ Conventions the notebooks follow (nbgrader's):
 - An exercise's solution cell carries nbgrader metadata (`"solution": true`) and the tag `exercise`; the
   solution is written between `### BEGIN SOLUTION` and `### END SOLUTION`, after the prompt comments.
 - Its self-check cells are ordinary `assert` cells tagged `self-check`, after the solution cell.
+- Each self-check cell is also an nbgrader autograde cell (`"grade": true`, `"points"`), so a teacher can grade
+  the student editions with `nbgrader autograde`.
 - **An exercise** is the solution cell plus the `self-check` cells that follow it (markdown cells may sit in
   between). These are the "exercise cells": in a student edition the stub raises `NotImplementedError`
   (in the solution cell, or, when the stub sits inside a `def`, in the self-check that calls it) and the
   self-checks fail until the student writes the code. No other cell may depend on an exercise's answer.
+- Typical wrong answers to each exercise live in `tests/wrong_answers/NN.py`; the tests require every
+  self-check to reject each of them with a message that names the bug.
+
+A student edition differs from the teacher's notebook in only these ways: the solutions are stubs, the exercise
+cells have no outputs and carry the `raises-exception` tag (so *Run all* in Jupyter goes past an unsolved
+exercise), the first cell links to no solutions and says how the exercises work, and the test-harness markers
+(`# NBVAL_...` comments) are gone.
 
 `student_edition` uses nbgrader's own `ClearSolutions` preprocessor, so the result is what `nbgrader
 generate_assignment` would produce for these cells. `build_site` stages `docs/` and the notebooks into one
@@ -31,6 +40,19 @@ from ..notebook import REPO_URL, colab_url
 EXERCISE_TAG = "exercise"
 SELF_CHECK_TAG = "self-check"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+RAISES_TAG = "raises-exception"  # Jupyter's Run all carries on past a cell with this tag when it fails
+# The teacher-edition link in the first cell's badge line (`notebooks/build.py` writes it)
+TEACHER_LINK = re.compile(r" · \[teacher edition, with solutions\]\([^)]*\)")
+NBVAL_MARKER = re.compile(r"^[ \t]*# NBVAL_[A-Z_]+[ \t]*\n?", re.MULTILINE)
+HOW_EXERCISES_WORK = """
+> **How the exercises work.** Each exercise is a cell with `# YOUR CODE HERE`: replace the
+> `raise NotImplementedError()` below it with your code and run the cell, then run the **self-check** cell after
+> it. You are done when the self-check runs without an error; when it fails, its message names the likely bug.
+> An exercise you have not solved yet fails in its own cells only, and nothing else in the notebook needs its
+> answer: in JupyterLab and Jupyter Notebook, *Run all* goes on past it; in Colab, *Run all* stops there, so
+> click the next cell and use *Runtime → Run after*. `pick(real=..., fast=...)` gives the `real` setting
+> when you run the notebook (the project's tests use the short `fast` one); you can read it as just `real`.
+"""
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -100,6 +122,14 @@ def convention_problems(nb, name: str = "notebook") -> list[str]:
             problems.append(f"{where}: tagged '{EXERCISE_TAG}' but has no nbgrader solution metadata")
         if SELF_CHECK_TAG in _tags(cell) and i not in grouped:
             problems.append(f"{where}: a '{SELF_CHECK_TAG}' cell that does not follow an exercise")
+        if SELF_CHECK_TAG in _tags(cell):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if not (meta.get("grade") and meta.get("points", 0) > 0 and meta.get("grade_id")):
+                problems.append(f"{where}: a '{SELF_CHECK_TAG}' cell must be an nbgrader autograde cell "
+                                "(grade: true, points > 0, a grade_id)")
+            elif meta.get("grade_id") in seen_ids:
+                problems.append(f"{where}: repeated nbgrader grade_id {meta.get('grade_id')!r}")
+            seen_ids.add(meta.get("grade_id"))
     return problems
 
 
@@ -116,8 +146,18 @@ def student_edition(nb, name: str = "notebook"):
         raise ValueError("cannot make a student edition:\n  " + "\n  ".join(problems))
     nb = copy.deepcopy(nb)
     nb, _ = ClearSolutions().preprocess(nb, {})
+    if nb.cells and nb.cells[0].cell_type == "markdown":
+        first = nb.cells[0]
+        first.source = TEACHER_LINK.sub("", first.source)
+        first.source = first.source.rstrip("\n") + "\n" + HOW_EXERCISES_WORK
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = NBVAL_MARKER.sub("", cell.source)
     for i in exercise_cells(nb):
         cell = nb.cells[i]
+        cell.metadata.setdefault("tags", [])
+        if RAISES_TAG not in cell.metadata["tags"]:
+            cell.metadata["tags"].append(RAISES_TAG)
         cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("execution", None)  # timings of the teacher's run of the solution
         # The teacher edition folds solutions away; students must see the prompt and the stub.
