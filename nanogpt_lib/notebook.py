@@ -54,10 +54,11 @@ def colab_url(notebook: str, edition: str = "student") -> str:
     return f"https://colab.research.google.com/github/{owner_repo}/blob/main/{folder}/{notebook}"
 
 
-def setup(seed: int = 1337, dpi: int = 80) -> None:
-    """Seed everything, set up small inline figures, and report where we run (mode, device, corpus).
+def setup(seed: int = 1337, dpi: int = 100) -> None:
+    """Seed everything, set up inline figures, and report where we run (mode, device, corpus).
 
-    In a notebook the figures are PNGs at `dpi` dots per inch, so notebooks saved with outputs stay small.
+    In a notebook the figures are PNGs at `dpi` dots per inch: sharp enough on a projector, small enough that a
+    notebook saved with its outputs stays well under tests/test_notebooks.py's size limit.
     Returns nothing, so a cell ending in `setup()` shows only the one status line.
     """
     import random
