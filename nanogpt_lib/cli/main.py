@@ -1,4 +1,4 @@
-"""The `nanogpt` command: prepare | train | sample | bench | course | report.
+"""The `nanogpt` command: prepare | train | sample | finetune | chat | bench | course | report.
 
 Every `TrainConfig` field is a `train` option (`--n_layer 6` or `--n-layer 6`); the seed project's names
 (`--n_transformers`, `--n_embed`, `--context_size`, `--n_iters`) are accepted as aliases.
@@ -70,7 +70,8 @@ def parse_strict(parser: argparse.ArgumentParser, command: argparse.ArgumentPars
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(prog="nanogpt", description="Train and sample small GPTs (nanogpt notebooks).")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,train,sample,bench,course,report}")
+    commands = "{prepare,train,sample,finetune,chat,bench,course,report}"
+    sub = parser.add_subparsers(dest="command", required=True, metavar=commands)
 
     p = sub.add_parser("prepare", help="encode the corpus into train/val token files and a tokenizer")
     p.add_argument("--input", help="corpus text file (default: $NANOGPT_DATA, the cache, or a download)")
