@@ -235,8 +235,17 @@ def followers(ids: torch.Tensor, ch: str) -> dict[str, int]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex00-followers-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert followers(torch.tensor(encode("qua qui quo qa")), "q") == {"u": 3, "a": 1}
-assert followers(torch.tensor(encode("abc")), "c") == {}  # nothing follows the last character
+got = followers(torch.tensor(encode("qua qui quo qa")), "q")
+assert isinstance(got, dict), f"followers should return a dict, got {type(got).__name__}"
+assert all(isinstance(c, str) for c in got), f"the keys should be characters (decode the ids), got {list(got)}"
+assert all(n > 0 for n in got.values()), "only characters that do occur: leave out the zero counts"
+assert "q" not in got, f"got {got}: that counts ch itself; count the character right *after* each ch"
+assert " " not in got, f"got {got}: those are the characters *before* ch; count the ones after it"
+assert got == {"u": 3, "a": 1}, f"in 'qua qui quo qa', 'u' follows 'q' 3 times and 'a' once; got {got}"
+try:
+    assert followers(torch.tensor(encode("abc")), "c") == {}, "nothing follows the last character"
+except IndexError as e:
+    raise AssertionError(f"reads past the end ({e}): the last character has no follower") from None
 train_text = text[: len(train_data)]
 for ch in "qzK:":
     after = followers(train_data, ch)
@@ -261,33 +270,38 @@ def safe_encode(s: str) -> list[int]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex00-safe-encode-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert decode(safe_encode("café au lait")) == "caf  au lait"
-assert safe_encode("ROMEO:") == encode("ROMEO:")
+encoded = safe_encode("café au lait")
+assert all(isinstance(i, int) for i in encoded), f"safe_encode must return ids (ints), got {encoded}"
+assert len(encoded) == len("café au lait"), "one id per character: unknown characters become a space, not dropped"
+assert encoded[3] == stoi[" "], (f"'é' became id {encoded[3]} ({decode([encoded[3]])!r}); unknown characters "
+                                 "should become the id of a space, stoi[' ']")
+assert decode(encoded) == "caf  au lait", f"known characters must keep their own ids: got {decode(encoded)!r}"
+assert safe_encode("ROMEO:") == encode("ROMEO:"), "a string without unknown characters encodes as encode does"
 
 # %% [markdown]
-# **3. Experiment: how much does a longer context tell?** Measure how uncertain the next character is once
-# you know the previous $k$ characters, for $k = 0, 1, \dots, 8$. From the counts of `train_data`, the
-# *conditional entropy* (in nats, the unit of the losses in the next notebooks) is
+# **3. Experiment (a little harder): how much does a longer context tell?** Measure how uncertain the next
+# character is once you know the previous $k$ characters, for $k = 0, 1, \dots, 8$. From the counts of
+# `train_data`, the *conditional entropy* (in nats, the unit of the losses in the next notebooks) is
 #
 # $$H_k = -\sum_{c,\,n} p(c, n) \ln p(n \mid c) = H(\text{context}, \text{next}) - H(\text{context}),$$
 #
 # where $c$ ranges over the $k$-character contexts, $n$ over next characters, and each $H$ is
-# $-\sum p \ln p$ over the counted frequencies. Use the same positions for every $k$ (from position 8 on), so
-# that the numbers are comparable. Also measure `seen[k]`: the fraction of positions of `val_data` (from
-# position 8 on) whose $k$-character context occurs somewhere in `train_data`.
+# $-\sum p \ln p$ over the counted frequencies. Also measure `seen[k]`: the fraction of positions of
+# `val_data` whose $k$-character context occurs somewhere in `train_data`.
 #
-# Store the lists `entropy` and `seen` (9 floats each), and plot both against $k$. Hint: a context of $k$ ids
-# below 65 is one integer, $\sum_j \text{id}_j \cdot 65^j$; `torch.unique(..., return_counts=True)` counts, and
-# `torch.isin` tells which values occur in another tensor.
+# The next cell gives you the counting machinery. `context_codes(ids, k)` turns the $k$ characters before
+# each position into **one integer**: $k$ ids below 65 are the digits of a number in base 65,
+# $\sum_j \text{id}_j \cdot 65^{j-1}$, so equal contexts get equal codes (and $k = 0$ gives 0 everywhere).
+# It starts at position 8 for every $k$, so that all the numbers use the same positions. A (context, next)
+# pair is one more base-65 digit: `codes * vocab_size + ids[K:]`. `plug_in_entropy(values)` is
+# $-\sum p \ln p$ of the frequencies of the values in a tensor, and `plot_entropy` draws the result.
 
-# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex00-context-entropy", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
-# entropy: list[float] (nats), seen: list[float] (fractions), for k = 0..8; then a plot of both
-### BEGIN SOLUTION
+# %%
 K = 8
 
 
 def context_codes(ids: torch.Tensor, k: int) -> torch.Tensor:
-    """One integer per position t >= K: the k ids before t (0 for k = 0)."""
+    """One integer per position t >= K: the k ids before t, as a number in base vocab_size (0 for k = 0)."""
     codes = torch.zeros(len(ids) - K, dtype=torch.long)
     for j in range(1, k + 1):
         codes = codes * vocab_size + ids[K - j : len(ids) - j]
@@ -295,46 +309,84 @@ def context_codes(ids: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def plug_in_entropy(values: torch.Tensor) -> float:
+    """-sum p ln p over the frequencies p of the distinct values in `values`."""
     p = torch.unique(values, return_counts=True)[1].double() / len(values)
     return -(p * p.log()).sum().item()
 
 
+def plot_entropy(entropy: list[float], seen: list[float]) -> None:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(range(len(entropy)), entropy, "o-", label="H(next | k previous), train counts (nats)")
+    ax.set(xlabel="k, characters of context", ylabel="nats")
+    ax2 = ax.twinx()
+    ax2.plot(range(len(seen)), seen, "s--", color="tab:red", label="val contexts seen in train")
+    ax2.set(ylabel="fraction", ylim=(0, 1.05))
+    fig.legend(loc="lower left", bbox_to_anchor=(0.1, 0.15), fontsize=8)
+    plt.show()
+
+
+# %% [markdown]
+# Your part: for each $k$, the two entropies and their difference, and `seen[k]`. Store the lists `entropy`
+# and `seen` (9 floats each), print them, and call `plot_entropy(entropy, seen)`. Hint: `torch.isin(a, b)`
+# tells, for each value of `a`, whether it occurs in `b`.
+
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex00-context-entropy", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
+# entropy: list[float] (nats), seen: list[float] (fractions), for k = 0..8; then plot_entropy(entropy, seen)
+### BEGIN SOLUTION
 entropy, seen = [], []
 for k in range(K + 1):
     ctx = context_codes(train_data, k)
     entropy.append(plug_in_entropy(ctx * vocab_size + train_data[K:]) - plug_in_entropy(ctx))
     seen.append(torch.isin(context_codes(val_data, k), ctx).double().mean().item())
-
-fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.plot(range(K + 1), entropy, "o-", label="H(next | k previous), train counts (nats)")
-ax.set(xlabel="k, characters of context", ylabel="nats")
-ax2 = ax.twinx()
-ax2.plot(range(K + 1), seen, "s--", color="tab:red", label="val contexts seen in train")
-ax2.set(ylabel="fraction", ylim=(0, 1.05))
-fig.legend(loc="lower left", bbox_to_anchor=(0.1, 0.15), fontsize=8)
-plt.show()
+print("entropy", [round(h, 3) for h in entropy])
+print("seen   ", [round(f, 3) for f in seen])
+plot_entropy(entropy, seen)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex00-context-entropy-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 import math
 
-assert len(entropy) == len(seen) == 9
-unigram = Counter(text[8 : len(train_data)])
+assert len(entropy) == len(seen) == K + 1, "one value of entropy and of seen for each k = 0, 1, ..., 8"
+for k in range(K + 1):
+    ctx = context_codes(train_data, k)
+    h_joint, h_ctx = plug_in_entropy(ctx * vocab_size + train_data[K:]), plug_in_entropy(ctx)
+    if abs(entropy[k] - (h_joint - h_ctx)) > 1e-6:
+        if abs(entropy[k] - h_joint) < 1e-6:
+            raise AssertionError(f"H_{k} = H(context, next): subtract H(context) to get the conditional entropy")
+        if abs(entropy[k] - (h_joint - plug_in_entropy(train_data[K:]))) < 1e-6:
+            raise AssertionError(f"H_{k}: you subtracted H(next); the conditional entropy subtracts H(context)")
+        raise AssertionError(
+            f"H_{k} is {entropy[k]:.4f}, expected {h_joint - h_ctx:.4f}: is the joint code ctx * vocab_size + next, "
+            "so that each (context, next) pair gets its own integer?")
+    val_ctx = context_codes(val_data, k)
+    expected = torch.isin(val_ctx, ctx).double().mean().item()
+    distinct = torch.isin(val_ctx.unique(), ctx).double().mean().item()
+    if abs(seen[k] - distinct) < 1e-9 and abs(distinct - expected) > 1e-6:
+        raise AssertionError(f"seen[{k}] counts distinct contexts: count every position of val_data")
+    assert abs(seen[k] - expected) < 1e-9, (
+        f"seen[{k}] is {seen[k]:.4f}, expected {expected:.4f}: the fraction of *val* positions whose context "
+        "occurs in train, torch.isin(val codes, train codes), not the other way round")
+# k = 0 and k = 2 once more, with Python strings instead of codes
+unigram = Counter(text[K : len(train_data)])
 p = torch.tensor(list(unigram.values()), dtype=torch.float64) / sum(unigram.values())
 assert abs(entropy[0] + (p * p.log()).sum().item()) < 1e-6, "k = 0: the entropy of the character frequencies"
-assert entropy[0] < math.log(vocab_size)
+train_text = text[: len(train_data)]
+pairs, triples = Counter(), Counter()
+for t in range(K, len(train_text)):
+    pairs[train_text[t - 2 : t]] += 1
+    triples[train_text[t - 2 : t + 1]] += 1
+n_positions = len(train_text) - K
+h2 = sum(c / n_positions * math.log(pairs[s[:2]] / c) for s, c in triples.items())
+assert abs(entropy[2] - h2) < 1e-6, f"H_2 is {entropy[2]:.4f}, expected {h2:.4f}"
 assert all(a >= b - 1e-9 for a, b in zip(entropy, entropy[1:])), "knowing more can only lower counted entropy"
-assert seen[0] == 1.0 and all(a >= b for a, b in zip(seen, seen[1:]))
-assert seen[-1] < seen[1]
 
 # %% [markdown]
 # What to look for: the first curve falls with every character of context: the more you know, the less
 # uncertain the next character. But look at the second curve before you celebrate. The counts for long
 # contexts are counts of contexts that occur only a handful of times, so they partly *memorise* the training
-# text; and a growing share of the validation contexts never occurs in training at all (at $k = 8$, about
-# half of them), where a table of counts has nothing to say. A model must *generalise* from the contexts
-# it has seen to similar ones it has
-# not: that is what the learned vectors and attention of the next notebooks are for.
+# text; and a growing share of the validation contexts never occurs in training at all (at $k = 8$, the
+# fraction `1 - seen[8]`), where a table of counts has nothing to say. A model must *generalise* from the
+# contexts it has seen to similar ones it has not: that is what the learned vectors and attention of the next notebooks are for.
 #
 # ## What's next
 #

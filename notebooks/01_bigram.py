@@ -26,7 +26,7 @@
 #   is the same as multiplying a one-hot vector by the table;
 # - softmax and cross-entropy, why the loss of a clueless model is $\ln V$, and why a randomly initialised
 #   model starts *above* it;
-# - a training loop written by hand, with a live loss curve, and the learned table as a picture;
+# - a training loop written by hand, with a loss curve redrawn as it trains, and the learned table as a picture;
 # - sampling text, before and after training, and what temperature does to the distribution.
 #
 # **You need** from 00: the character vocabulary, train/val split and `get_batch`
@@ -52,7 +52,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from nanogpt_lib import Corpus, History, LiveLossPlot, get_batch, load_text
+from nanogpt_lib import Corpus, History, get_batch, load_text, plot_runs
 from nanogpt_lib.notebook import pick
 from nanogpt_lib.plot import diagrams
 
@@ -152,7 +152,8 @@ print(tuple(one_hot.shape), "@", tuple(model.token_embedding_table.weight.shape)
 # $$\mathbb{E}[\mathcal{L}_{\text{init}}] \approx \ln V + \frac{\sigma^2}{2} = \ln V + \frac{1}{2}.$$
 #
 # Random logits make the model confidently wrong: it is sure of characters it knows nothing about. (This is
-# why GPTs initialise their output layer with small weights: notebook 04.) Measured on 512 windows of 8
+# why GPTs initialise their weights small, so that the first logits are close to 0 and the loss starts near
+# $\ln V$: notebook 04 shows why when it sets up GPT-2's initialisation.) Measured on 512 windows of 8
 # characters, 4,096 positions:
 
 # %%
@@ -180,10 +181,13 @@ print(decode(model.generate(start, 200, generator=torch.Generator().manual_seed(
 # weights. Every `eval_interval` steps we measure the mean loss over several batches of *both* splits, in
 # evaluation mode and without gradients: a single batch's loss is too noisy to compare.
 #
-# `LiveLossPlot` redraws the curve in place while the loop runs; we record the steps in a `History`,
-# the same record the library's `train` keeps.
+# We record the steps in a `History`, the same record the library's `train` keeps, and redraw the curve in
+# place at every evaluation with `plot_runs` (smoothed training loss per step, validation loss at each
+# evaluation).
 
 # %%
+from IPython.display import display
+
 max_iters = pick(real=3000, fast=100)
 eval_interval = pick(real=300, fast=50)
 eval_iters = pick(real=50, fast=5)
@@ -205,7 +209,7 @@ def evaluate(model: nn.Module) -> dict:
 
 init_losses = evaluate(model)
 optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
-history, live = History(), LiveLossPlot("Bigram, trained by hand")
+history, live = History(), None
 gen = torch.Generator().manual_seed(1337)
 for step in range(max_iters):
     xb, yb = get_batch(corpus.train, batch_size, block_size, gen)
@@ -221,16 +225,31 @@ for step in range(max_iters):
         history.eval_step.append(step + 1)
         history.eval_train_loss.append(losses["train"])
         history.eval_val_loss.append(losses["val"])
-        live(step + 1, history)
-print(f"before: {init_losses}\nafter:  {evaluate(model)}")
+        fig = plot_runs({"bigram": history}, title=f"Bigram, trained by hand: step {step + 1}")
+        if live is None:
+            live = display(fig, display_id=True)
+        else:
+            live.update(fig)
+        plt.close(fig)
+trained_losses = evaluate(model)
+print(f"{max_iters} steps of AdamW at lr {learning_rate}, batches of {batch_size} windows of {block_size} characters;")
+print(f"mean loss over the same {eval_iters} batches of each split, before and after:")
+print(f"  before  train {init_losses['train']:.3f}  val {init_losses['val']:.3f}")
+print(f"  after   train {trained_losses['train']:.3f}  val {trained_losses['val']:.3f}")
 
 # %% [markdown]
-# Compare the two printed lines: both losses fall far below their starting value (from about 4.71 to
-# about 2.47 for train and 2.50 for validation), and train and validation
+# Compare the printed lines: both losses fall far below their starting value, and train and validation
 # stay close to each other: a table of character pairs has too few parameters to memorise the training
 # text. In a full run the curve flattens out: that plateau is as good as a table of character-pair
-# statistics gets (exercise 1 computes that limit directly). The learning rate is constant here (the right
-# panel); notebook 05 shows why real runs warm it up and then decay it.
+# statistics gets (exercise 1 computes that limit directly). The learning rate stays at `learning_rate`
+# for every step here; notebook 05 shows why real runs warm it up and then decay it.
+#
+# **Which bigram loss?** The validation loss printed above belongs to *this* run: the steps, learning rate
+# and batch shape on its first line, evaluated on the same fixed batches of the validation text every time.
+# Notebooks 02 and 04 train the bigram model again, with the library's `train` and the settings of the model
+# they compare it with (other step counts, context lengths and evaluation batches), so they print somewhat
+# different bigram losses. Different runs, not a contradiction: compare two models only within one notebook's
+# runs, where they share the settings.
 #
 # ## What the table learned
 #
@@ -306,14 +325,29 @@ count_val_loss = -probs[corpus.val[:-1], corpus.val[1:]].log().mean().item()
 
 # %% nbgrader={"grade": true, "grade_id": "ex01-count-bigram-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 assert counts.shape == probs.shape == (vocab_size, vocab_size)
-assert counts.sum() == len(corpus.train) - 1
+assert counts.sum() == len(corpus.train) - 1, (
+    f"counts sums to {int(counts.sum())}, not len(corpus.train) - 1: one count per pair of neighbours, "
+    "each id paired with the next one (corpus.train[:-1] with corpus.train[1:])")
 train_text = decode(corpus.train.tolist())
 for pair in ("qu", "th", "e ", "\nK", "O:"):  # two different characters: str.count cannot overlap
     i, j = encode(pair)
-    assert counts[i, j] == train_text.count(pair), pair
-torch.testing.assert_close(probs, (counts + 1) / (counts + 1).sum(dim=1, keepdim=True), check_dtype=False)
-loss_from_probs = F.nll_loss(probs.log()[corpus.val[:-1]], corpus.val[1:]).item()
-assert abs(count_val_loss - loss_from_probs) < 1e-4, "the mean of -log p(next | current) over corpus.val"
+    if counts[i, j] != train_text.count(pair) and counts[j, i] == train_text.count(pair):
+        raise AssertionError(f"counts is transposed: {pair!r} is counted at counts[{j}, {i}]; the row is the "
+                             "current character, the column the next one")
+    assert counts[i, j] == train_text.count(pair), f"counts[{i}, {j}] should count {pair!r} in the training text"
+assert (probs > 0).all(), "some probabilities are 0 (or NaN): add 1 to every count before normalising"
+assert torch.allclose(probs.sum(dim=1), torch.ones(vocab_size)), (
+    "each row of probs must sum to 1: normalise over dim=1, the next characters of one current character")
+torch.testing.assert_close(probs, (counts + 1) / (counts + 1).sum(dim=1, keepdim=True), check_dtype=False,
+                           msg="probs should be (counts + 1), each row divided by its sum")
+log_probs = probs.log()
+loss_from_probs = F.nll_loss(log_probs[corpus.val[:-1]], corpus.val[1:]).item()
+on_train = F.nll_loss(log_probs[corpus.train[:-1]], corpus.train[1:]).item()
+assert count_val_loss > 0, "a loss is the mean of -log p: positive (did you forget the minus sign?)"
+assert abs(count_val_loss - on_train) > 1e-4, "count_val_loss is measured on corpus.train: use corpus.val"
+assert abs(count_val_loss - loss_from_probs) < 1e-4, (
+    f"count_val_loss is {count_val_loss:.4f}, expected {loss_from_probs:.4f}: the mean of "
+    "-log probs[current, next] over corpus.val (current = val[:-1], next = val[1:])")
 
 
 # %% [markdown]
@@ -340,10 +374,21 @@ def greedy(model, idx, max_new_tokens):
 
 # %% nbgrader={"grade": true, "grade_id": "ex01-greedy-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 prompt = torch.tensor([encode("ROMEO")])
+torch.manual_seed(0)
 out = greedy(model, prompt, 40)
-assert out.shape == (1, 45)
+assert out.dim() == 2 and out.size(1) == 45, (
+    f"out has shape {tuple(out.shape)}, not (1, 45): the 5 prompt tokens followed by 40 new ones, one per step "
+    "(the argmax over the vocabulary, dim=-1)")
+assert torch.equal(out[:, :5], prompt), "out must start with the prompt: append the new tokens to idx"
+torch.manual_seed(1)
+assert torch.equal(out, greedy(model, prompt, 40)), "greedy gave two different texts: take the argmax, don't sample"
+first = model.token_embedding_table.weight[encode("O")[0]].argmax()
+assert out[0, 5] == first, (
+    f"the first new token is {decode([out[0, 5]])!r}, not {decode([first])!r}: it must be the most likely "
+    "after the prompt's *last* character (the logits at position -1)")
 # temperature 0 in the library means "always the most likely token" (a bigram only needs the last one)
-assert torch.equal(out[:, 4:], lib_model.generate(prompt[:, -1:], 40, temperature=0))
+assert torch.equal(out[:, 4:], lib_model.generate(prompt[:, -1:], 40, temperature=0)), (
+    "each new token must be the most likely after the token before it")
 print(repr(decode(out[0].tolist())))
 
 # %% [markdown]
@@ -375,12 +420,23 @@ for tau in (0.5, 2.0):
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex01-temperature-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert sorted(val_loss_at) == taus
+assert sorted(val_loss_at) == taus, f"one entry per τ of taus, keyed by the float τ; got keys {list(val_loss_at)}"
 with torch.no_grad():
     logits_val = lib_model(corpus.val[None, :-1])[0][0]
+targets = corpus.val[1:]
 for tau in (0.5, 2.0):
-    expected = F.cross_entropy(logits_val / tau, corpus.val[1:]).item()
-    assert abs(val_loss_at[tau] - expected) < 1e-3, tau
+    expected = F.cross_entropy(logits_val / tau, targets).item()
+    got = val_loss_at[tau]
+    if abs(got - expected) > 1e-3:
+        if abs(got - F.cross_entropy(logits_val * tau, targets).item()) < 1e-3:
+            raise AssertionError(f"τ = {tau}: you multiplied the logits by τ; divide them by τ")
+        if abs(got - F.cross_entropy(logits_val, targets).item() / tau) < 1e-3:
+            raise AssertionError(f"τ = {tau}: you divided the loss by τ; divide the logits, before the softmax")
+        if abs(got - F.cross_entropy(logits_val / tau, corpus.val[:-1]).item()) < 1e-3:
+            raise AssertionError(f"τ = {tau}: the targets are the current characters; use the next ones, "
+                                 "corpus.val[1:]")
+        raise AssertionError(f"τ = {tau}: loss {got:.4f}, expected {expected:.4f}: the cross-entropy of the "
+                             "logits / τ at every position of corpus.val, with the next characters as targets")
 best = min(val_loss_at, key=val_loss_at.get)
 assert 0.85 <= best <= 1.2, "the loss should be lowest near the temperature the model was trained at"
 

@@ -28,7 +28,8 @@
 # - what a trained head looks at, as an attention-map picture, and how to measure it.
 #
 # **You need** from 01: logits, cross-entropy and a training loop. We now train with the library's
-# `train` (the same loop plus evaluation; notebook 04 looks at it closely).
+# `train` (the same loop plus evaluation; notebook 04 trains the GPT with it and explains its pieces briefly,
+# and notebook 05 goes through training at scale).
 
 # %%
 # In Colab, install nanogpt_lib from the project's repository; locally it is already installed.
@@ -172,8 +173,7 @@ print(head.attention_weights(x)[0].detach().numpy().round(2))
 #
 # ## Why divide by √head_size?
 #
-# Suppose the entries of $q$ and $k$ are independent, with mean 0 and variance 1 (roughly true at
-# initialisation). Each product $q_i k_i$ then has mean 0 and variance $\mathbb{E}[q_i^2]\,\mathbb{E}[k_i^2] = 1$,
+# Suppose the entries of $q$ and $k$ are independent, with mean 0 and variance 1. Each product $q_i k_i$ then has mean 0 and variance $\mathbb{E}[q_i^2]\,\mathbb{E}[k_i^2] = 1$,
 # and the dot product sums $d$ of them:
 #
 # $$\operatorname{Var}(q \cdot k) = \operatorname{Var}\Big(\sum_{i=1}^{d} q_i k_i\Big) = d, \qquad
@@ -183,15 +183,23 @@ print(head.attention_weights(x)[0].detach().numpy().round(2))
 # token would attend to a single other token, and the softmax's gradient, $p_j(\delta_{jk} - p_k)$, would be
 # almost 0 everywhere. Dividing by $\sqrt{d}$ keeps the scores at unit variance whatever the head size.
 #
-# The next cell checks this for $d = 64$ on the $4 \times 8 \times 8 = 256$ scores of a toy batch: expect a
-# variance near 64 before the scaling and near 1 after. 256 scores that share their queries and keys give
-# only a rough estimate, and the two printed variances are one estimate, the second divided by $d = 64$.
-# The cell also shows a softmax of scores made 8 times larger putting most of the weight on one entry.
+# The next cell checks this for $d = 64$ on 100,000 independent pairs of standard-normal $q$ and $k$ (a
+# large sample, so that the estimate is close to the true variance): expect a variance near 64 before the
+# scaling and near 1 after. It also shows a softmax of scores made 8 times larger putting most of the weight
+# on one entry.
+#
+# Unit variance *after* the scaling needs unit-variance entries of $q$ and $k$, as drawn here. In general,
+# $\operatorname{Var}(q \cdot k / \sqrt{d}) = \operatorname{Var}(q_i)\operatorname{Var}(k_i)$: the scaling
+# removes the growth with $d$, whatever the variances are. In a real model $q = x W_Q$, and its variance comes
+# from the initialisation. With GPT-2's initialisation (weights of standard deviation 0.02, used from
+# notebook 04 on) the entries of $q$ and $k$ start much smaller than 1, so the first scores are close to 0
+# and the softmax starts nearly uniform; the $1/\sqrt{d}$ keeps the scores from growing with the head size as
+# training makes $q$ and $k$ larger.
 
 # %%
-head_size = 64
-q, k = torch.randn(B, T, head_size), torch.randn(B, T, head_size)
-raw = q @ k.transpose(-2, -1)
+head_size, pairs = 64, 100_000
+q, k = torch.randn(pairs, head_size), torch.randn(pairs, head_size)
+raw = (q * k).sum(dim=-1)  # one score q·k per pair
 scaled = raw / math.sqrt(head_size)
 print(f"var(q) {q.var():.2f}, var(k) {k.var():.2f}, var(q·k) {raw.var():.1f}, var(q·k/√hs) {scaled.var():.2f}")
 
@@ -232,8 +240,9 @@ cfg = notebook_config("cpu", n_embd=64, block_size=32, max_iters=1000, eval_inte
 torch.manual_seed(0)
 one_head = OneHeadLM(corpus.vocab_size, cfg.n_embd, cfg.block_size)
 result = train(cfg, corpus, model=one_head, progress=False, verbose=False)
-print(f"one head, after {cfg.max_iters} steps: val loss {result.history.eval_val_loss[-1]:.3f} "
-      "(compare with the bigram model's validation loss in notebook 01)")
+print(f"one head, {cfg.max_iters} steps of AdamW (peak lr {cfg.learning_rate}, {cfg.lr_schedule} schedule), "
+      f"batches of {cfg.batch_size} windows of {cfg.block_size} characters")
+print(f"val loss {result.history.eval_val_loss[-1]:.3f} (mean over {cfg.eval_iters} random validation batches)")
 
 # %%
 lines = corpus.tokenizer.decode(corpus.val[:2000].tolist()).split("\n")
@@ -243,9 +252,14 @@ idx = torch.tensor([corpus.tokenizer.encode(snippet)])
 with torch.no_grad():
     learned = one_head.head.attention_weights(one_head.embed(idx))[0]
 
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 7.5), gridspec_kw={"width_ratios": [1, 1.5]})
 plot_attention(wei3, title="version 3: uniform average of the past", ax=ax1)
 plot_attention(learned, tokens=list(snippet), title="a trained head", ax=ax2)
+ax2.tick_params(labelsize=11, labelrotation=0)  # one character per row and column, upright
+for ax in (ax1, ax2):
+    ax.title.set_fontsize(14)
+    ax.xaxis.label.set_fontsize(12)
+    ax.yaxis.label.set_fontsize(12)
 fig.tight_layout()
 plt.show()
 
@@ -274,8 +288,11 @@ print(f"Most of the weight goes to {largest}.")
 # from the input to the logits: there is no residual connection yet (notebook 03 adds one). To predict the
 # next character the model first needs the current one, which is all the bigram model knew, and the only
 # way to get it is to attend to itself. Whatever weight goes to earlier positions is what lets this model
-# beat the bigram (validation loss 2.42 here against 2.50 for the bigram in notebook 01; the two runs use
-# different batches and context lengths, so compare them only roughly). Once residual connections hand
+# beat the bigram: compare the validation loss printed above with the one notebook 01 printed for its bigram
+# run (3000 steps of AdamW at a constant learning rate of 0.01 on windows of 8 characters, evaluated on 50
+# fixed batches). The two runs differ in steps, learning rate, context length and evaluation batches, so
+# compare them only roughly; notebook 04 trains the bigram again with its own settings and gets another,
+# equally valid number. Once residual connections hand
 # every token its own vector directly, heads are free to
 # spend their weight on other positions.
 #
@@ -342,13 +359,28 @@ def reads_the_next_token(x):
     return y
 
 
+def reads_only_earlier_positions(x):
+    """Position t gets the token at t - 1 (position 0 gets zeros): causal."""
+    return F.pad(x[:, :-1], (0, 0, 1, 0))
+
+
 x = torch.randn(2, block_size, n_embd)
-assert is_causal(theirs, x)
-assert is_causal(lambda x: x.cumsum(dim=1), x)  # a running sum reads only the past
-assert not is_causal(lambda x: x.mean(dim=1, keepdim=True).expand_as(x), x)  # looks at the future
-assert not is_causal(lambda x: x.flip(1), x)
-assert not is_causal(reads_the_next_token, x)
-assert not is_causal(peeks_ahead_in_the_middle, x)
+x_before = x.clone()
+causal = is_causal(reads_only_earlier_positions, x)
+assert torch.equal(x, x_before), "is_causal changed the caller's x: change a clone of it"
+assert causal, (
+    "is_causal(a function that reads only earlier positions) is False: change the tokens *after* t, and compare "
+    "only the outputs at positions ≤ t (those after t may change)")
+assert is_causal(lambda x: x * 2, x), (
+    "is_causal(x * 2) is False: the output at t may use the token at t itself; change only tokens t+1 and later")
+assert is_causal(theirs, x), "is_causal(an attention head) is False"
+assert is_causal(lambda x: x.cumsum(dim=1), x), "is_causal(a running sum, which reads only the past) is False"
+assert not is_causal(lambda x: x.mean(dim=1, keepdim=True).expand_as(x), x), "the mean of all positions looks ahead"
+assert not is_causal(lambda x: x.flip(1), x), "flipping the sequence looks ahead"
+assert not is_causal(reads_the_next_token, x), (
+    "missed position t reading t+1 (not the last token): changing only the last token is not enough, "
+    "change every suffix")
+assert not is_causal(peeks_ahead_in_the_middle, x), "missed position 3 reading position 5: check every position t"
 
 # %% [markdown]
 # **2. Attention as one function.** PyTorch has a fused kernel,
@@ -368,6 +400,30 @@ out = F.softmax(scores, dim=-1) @ v
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex02-sdpa-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
+d = q.size(-1)
+raw = q @ k.transpose(-2, -1)
+future = torch.ones(T, T, dtype=torch.bool).triu(1)
+
+
+def is_(wrong: torch.Tensor) -> bool:
+    return out.shape == wrong.shape and torch.allclose(out, wrong, atol=1e-5)
+
+
+assert out.shape == (B, T, d), f"out has shape {tuple(out.shape)}, expected (B, T, head_size) = {(B, T, d)}"
+assert not is_(F.softmax(raw.masked_fill(future, float("-inf")), dim=-1) @ v), (
+    "the scores are not scaled: divide q @ k^T by √head_size")
+assert not is_(F.softmax(raw.masked_fill(future, float("-inf")) / d, dim=-1) @ v), (
+    "scaled by head_size: divide by its square root, √head_size")
+assert not is_(F.softmax(raw.masked_fill(future, float("-inf")) / math.sqrt(d), dim=-2) @ v), (
+    "softmax over the wrong dimension: each query's row of weights (dim=-1) must sum to 1")
+assert not is_(F.softmax(raw / math.sqrt(d), dim=-1) @ v), (
+    "no causal mask: position t sees the positions after it; mask the scores above the diagonal with -inf "
+    "before the softmax")
+assert not is_(F.softmax(raw / math.sqrt(d), dim=-1).masked_fill(future, 0) @ v), (
+    "the mask is applied after the softmax: the weights of a row no longer sum to 1; mask the scores before it")
+assert torch.allclose(out[:, 0], v[:, 0], atol=1e-5), (
+    "position 0 sees later positions: it may only see itself, so its output must be v[:, 0]; is the mask "
+    "tril (the future set to -inf), applied before the softmax?")
 torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 # %% [markdown]
@@ -410,8 +466,46 @@ plt.show()
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex02-scaling-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert len(peak_scaled) == len(peak_raw) == len(head_sizes)
-assert all(0 < p <= 1 for p in peak_scaled + peak_raw)
+assert len(peak_scaled) == len(peak_raw) == len(head_sizes), "one value per head size, in both lists"
+assert all(0 < p <= 1 for p in peak_scaled + peak_raw), "a softmax weight lies in (0, 1]"
+
+
+def reference_peaks(scale, mask=True, first_row=8, dim=-1, largest=True):
+    """The mean largest weight per head size, on a fresh sample (the numbers agree to about 0.01)."""
+    g = torch.Generator().manual_seed(1234)
+    peaks = []
+    for d in head_sizes:
+        q_, k_ = torch.randn(2, 64, 32, d, generator=g).unbind(0)
+        scores = (q_ @ k_.transpose(-2, -1)) * scale(d)
+        if mask:
+            scores = scores.masked_fill(torch.ones(32, 32, dtype=torch.bool).triu(1), float("-inf"))
+        w = scores.softmax(dim=dim)[:, first_row:]
+        peaks.append((w.max(dim=-1).values if largest else w.mean(dim=-1)).mean().item())
+    return peaks
+
+
+def near(ours, theirs, tol=0.03):
+    return all(abs(a - b) < tol for a, b in zip(ours, theirs))
+
+
+scaled_ref, raw_ref = reference_peaks(lambda d: d**-0.5), reference_peaks(lambda d: 1.0)
+if near(peak_scaled, raw_ref) and near(peak_raw, scaled_ref):
+    raise AssertionError("peak_scaled and peak_raw are swapped")
+if not near(peak_scaled, scaled_ref):
+    if near(peak_scaled, reference_peaks(lambda d: d**0.5)):
+        raise AssertionError("peak_scaled grows with d: divide the scores by √d, don't multiply")
+    if near(peak_scaled, reference_peaks(lambda d: d**-0.5, mask=False)):
+        raise AssertionError("no causal mask: each row must see only keys s ≤ t (mask the future with -inf)")
+    if near(peak_scaled, reference_peaks(lambda d: d**-0.5, first_row=0)):
+        raise AssertionError("averaged over all query positions: keep the rows t ≥ 8 only")
+    if near(peak_scaled, reference_peaks(lambda d: d**-0.5, dim=-2)):
+        raise AssertionError("softmax over the wrong dimension: each query's row (dim=-1) must sum to 1")
+    raise AssertionError(f"peak_scaled is {[round(p, 3) for p in peak_scaled]}, expected about "
+                         f"{[round(p, 3) for p in scaled_ref]}: the mean over batch and rows t ≥ 8 of each "
+                         "row's largest weight")
+assert near(peak_raw, raw_ref), (
+    f"peak_raw is {[round(p, 3) for p in peak_raw]}, expected about {[round(p, 3) for p in raw_ref]}: the same "
+    "measure without the 1/√d")
 assert all(a < b for a, b in zip(peak_raw, peak_raw[1:])), "without scaling, bigger heads give peakier rows"
 assert peak_raw[-1] > 0.8, "at d = 256 the unscaled softmax should be nearly one-hot"
 assert max(peak_scaled) - min(peak_scaled) < 0.1, "with scaling, the head size should hardly matter"
