@@ -75,7 +75,8 @@ from nanogpt_lib.plot.widgets import attention_explorer
 #
 # A character-level GPT of Tiny Shakespeare, as in notebook 04: the `cpu` preset's shape (4 layers of 4
 # heads, 128-wide embeddings) with a 64-character context, trained here for a few minutes. If you trained
-# one yourself (`nanogpt train --preset cpu --out-dir runs/cpu`, notebook 05), put its run folder in
+# one yourself (`nanogpt train --preset cpu --out-dir runs/cpu`, see the command-line guide `docs/cli.md`),
+# put its run folder in
 # `RUN_FOLDER`: a model trained longer has cleaner patterns. In fast mode (the test suite) a tiny model
 # trains for a few seconds, and the pictures below show little.
 
@@ -248,13 +249,14 @@ for name, s in scores.items():
 #
 # The explorer below shows one head at a time: pick the layer, the head and a query position, and see the
 # head's row as bars and as shading on the text. (Widgets need a running notebook; the saved page shows a
-# picture of the starting state: the head with the highest previous-token score.) Try the strongest head
+# picture of the starting state: the head with the highest previous-token score.) It shows the first 24
+# characters of the passage, so that every character stays readable on the axes. Try the strongest head
 # of each score above, and a diffuse one.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 layer, head = divmod(int(scores["previous token"].argmax()), c.n_head)
-attention_explorer(model, tokenizer, passage, layer=layer, head=head)
+attention_explorer(model, tokenizer, passage[:24], layer=layer, head=head)
 
 
 # %% [markdown]
@@ -504,7 +506,13 @@ plt.show()
 # $$y = \big[\,o_1 \;\cdots\; o_h \;\cdots\; o_H\,\big]\, W_O \quad\longrightarrow\quad
 # \big[\,o_1 \;\cdots\; 0 \;\cdots\; o_H\,\big]\, W_O,$$
 #
-# so `interpret.ablate_heads` zeroes that slice with a forward pre-hook on `c_proj`. If the story above is
+# so `interpret.ablate_heads` zeroes that slice with a forward pre-hook on `c_proj`. This is
+# **zero-ablation**, the simplest kind. Its alternative, **mean-ablation**, puts in the head's *average*
+# output over many inputs instead of zeros. They can disagree: a head's output is rarely zero on average,
+# so zeroing it also shifts the residual stream to values the later layers never saw during training, and
+# the loss can rise for that reason alone; mean-ablation removes only what the head says about *this*
+# input, so it usually measures a smaller, cleaner cost. Read the rises below as "what the model loses when
+# this head's output is gone *and* replaced by zeros". If the story above is
 # right, switching off layer 1 (no induction heads) or layer 0 (no previous-token information for them to
 # use) should both bring the second copy's loss back up to the first copy's.
 
@@ -534,6 +542,12 @@ for name, (loss_first, loss_second) in ablated.items():
 # **logit lens** reads *every* snapshot the same way, $W_U\,\mathrm{LN}_f(x_\ell)$: what would the model
 # predict if the remaining blocks were skipped? Because each block only adds to the stream, the snapshots
 # live in the same space, and the question makes sense.
+#
+# A caveat before reading it: only the last snapshot was trained to be read by $\mathrm{LN}_f$ and $W_U$.
+# The earlier ones never were; they carry whatever the next blocks need, in whatever directions suit them,
+# and nothing says those directions mean the same to the head. The lens reads them as if they did, so an
+# early layer's reading is rough: a high loss there says that this particular decoding fails, not that the
+# information is absent. (The *tuned lens* trains a small map per layer to read each snapshot properly.)
 
 # %% jupyter={"source_hidden": true}
 def residual_stream_diagram(n_layer: int):
@@ -713,7 +727,7 @@ print(f"loss {clean_loss:.3f}; without layer {layer_to_cut} head {head_to_cut}: 
 
 # %%
 fig, ax = plt.subplots(figsize=(1.2 * c.n_head + 2.5, 0.8 * c.n_layer + 1.2))
-im = ax.imshow(ablation, cmap="Reds", vmin=0)
+im = ax.imshow(ablation, cmap="Reds", vmin=0)  # exercise 2 asks which head matters most, and why
 for (layer, head), rise in np.ndenumerate(ablation.numpy()):
     ax.text(head, layer, f"{rise:+.3f}", ha="center", va="center", fontsize=9,
             color="white" if rise > 0.6 * ablation.max() else "black")
@@ -723,19 +737,13 @@ ax.title.set_fontsize(9)
 fig.colorbar(im, ax=ax, fraction=0.046)
 fig.tight_layout()
 plt.show()
-ranking = ablation.flatten().argsort(descending=True)
-for rank in ranking[:3].tolist():
-    layer, head = divmod(rank, c.n_head)
-    strongest = max(scores, key=lambda name: scores[name][layer, head] / baseline[name])
-    value = scores[strongest][layer, head].item()
-    print(f"layer {layer} head {head}: loss {ablation[layer, head]:+.3f}; " + (
-        f"its score furthest above an even spread: {strongest} ({value:.2f} vs {baseline[strongest]:.2f})"
-        if value > baseline[strongest] else "none of its scores is above an even spread"))
+print(f"the rises range from {ablation.min():+.3f} to {ablation.max():+.3f}; "
+      f"{int((ablation > 0.1).sum())} of the {ablation.numel()} heads cost more than 0.1 nats each")
 
 # %% [markdown]
 # Look at how different the heads' costs are: a few carry a lot, others are nearly redundant (another
-# head does the same job, or the job matters little). Compare the costliest heads with their scores above
-# and with the explorer; exercise 2 asks you to explain one of them.
+# head does the same job, or the job matters little). Exercise 2 asks you to find the costliest head, to
+# match it with its scores above, and to look at it in the explorer.
 #
 # ## Check
 #
@@ -795,8 +803,32 @@ def newline_scores(attention, idx, newline_id):
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex09-newline-score-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-torch.testing.assert_close(newline_scores(batch_cap.attention, xb, newline[0]), scores["newline"])
-assert newline_scores(batch_cap.attention, xb, newline[0]).shape == (c.n_layer, c.n_head)
+ours, want = newline_scores(batch_cap.attention, xb, newline[0]), scores["newline"]
+assert ours.shape == want.shape, f"shape {tuple(ours.shape)}, want (n_layer, n_head) = {tuple(want.shape)}"
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return torch.allclose(a.float(), b.float(), atol=1e-5, rtol=1e-4)
+
+
+if not close(ours, want):
+    at_newline = (xb == newline[0])[:, None, None, :]  # (B, 1, 1, T) keys holding a newline
+    counted = ((xb == newline[0]).cumsum(-1) > 0)[:, None, :].float()  # queries with a newline at or before them
+
+    def per_query(mass: torch.Tensor) -> torch.Tensor:  # mass (B, n_head, T) averaged over the counted queries
+        return (mass * counted).sum(dim=(0, 2)) / counted.expand_as(mass).sum(dim=(0, 2))
+
+    every_query = torch.stack([(a * at_newline).sum(-1).mean(dim=(0, 2)) for a in batch_cap.attention])
+    assert not close(ours, every_query), ("averaged over every query: only the queries with a newline at or before "
+                                          "them count")
+    one_window = interpret.head_scores([a[:1] for a in batch_cap.attention], interpret.token_keys(xb[:1], newline))
+    assert not close(ours, one_window), "that is the score of the first window only: average over the whole batch"
+    assert not close(ours, want.T), "transposed: rows are layers, columns heads"
+    received = torch.stack([per_query((a * (xb == newline[0])[:, None, :, None]).sum(-2))
+                            for a in batch_cap.attention])
+    assert not close(ours, received), ("it sums the attention newline *queries* give (dim -2): sum each query's "
+                                       "row over the keys that hold a newline (the last dimension)")
+    raise AssertionError("newline_scores differs from interpret's newline score: try it on one window by hand")
 
 # %% [markdown]
 # **2. The head that matters most (an experiment).** Which head's ablation raises the Shakespeare model's
@@ -811,14 +843,28 @@ assert newline_scores(batch_cap.attention, xb, newline[0]).shape == (c.n_layer, 
 worst = divmod(int(ablation.argmax()), c.n_head)
 worst_kind = max(scores, key=lambda name: scores[name][worst] / baseline[name])
 print(f"layer {worst[0]} head {worst[1]}: loss +{ablation[worst]:.3f}, stands out on {worst_kind}")
+for rank in ablation.flatten().argsort(descending=True)[:3].tolist():  # the three costliest heads
+    layer, head = divmod(rank, c.n_head)
+    strongest = max(scores, key=lambda name: scores[name][layer, head] / baseline[name])
+    value = scores[strongest][layer, head].item()
+    print(f"layer {layer} head {head}: loss {ablation[layer, head]:+.3f}; " + (
+        f"its score furthest above an even spread: {strongest} ({value:.2f} vs {baseline[strongest]:.2f})"
+        if value > baseline[strongest] else "none of its scores is above an even spread"))
+# Interpretation (read the printed lines and the explorer): in the outputs we saw, the costliest head is a
+# previous-character head of layer 0. Reading the character before is what a character model needs most
+# (which letters may follow which), and later layers build on it, so losing it costs more than any other.
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex09-worst-head-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert isinstance(worst, tuple) and len(worst) == 2
-assert ablation[worst] == ablation.max()
-assert worst_kind in scores
+assert isinstance(worst, tuple) and len(worst) == 2, (
+    f"worst is {worst!r}: make it a (layer, head) tuple, e.g. divmod(flat_index, n_head)")
+assert ablation[worst] == ablation.max(), (
+    f"ablating {worst} raises the loss by {ablation[worst]:+.3f}, not the most ({ablation.max():+.3f}): "
+    "the head that matters most is the argmax of the rises")
+assert worst_kind in scores, f"worst_kind {worst_kind!r} is not a key of scores: {list(scores)}"
 assert all(scores[worst_kind][worst] / baseline[worst_kind] >= scores[name][worst] / baseline[name]
-           for name in scores)
+           for name in scores), ("worst_kind is not the score on which the head stands out most: take the largest "
+                                 "scores[name][worst] / baseline[name]")
 
 # %% [markdown]
 # **3. Does the Shakespeare model copy? (an experiment)** Feed it 16 sequences of random characters, each
@@ -841,40 +887,85 @@ loss_second_half = losses[:, length:].mean().item()
 shakespeare_induction = interpret.induction_scores(model, length, generator=torch.Generator().manual_seed(1))
 print(f"first half {loss_first_half:.2f}, second half {loss_second_half:.2f}; best induction score "
       f"{shakespeare_induction.max():.2f} (toy model: {toy_scores['induction'].max():.2f})")
+spread_out = torch.ones(2 * length, 2 * length).tril()
+spread_out = (spread_out / spread_out.sum(-1, keepdim=True))[None, None]
+even_induction = interpret.attention_score(spread_out, interpret.induction_keys(2 * length, length))[0].item()
+print(f"a uniform guess scores ln {c.vocab_size} = {np.log(c.vocab_size):.2f}; a head attending evenly has "
+      f"induction score {even_induction:.2f}")
+# Interpretation. Both halves' losses are far above a uniform guess: random characters are nothing like
+# Shakespeare, and the model, sure of what English comes next, is confidently wrong. If the second half is not
+# clearly easier than the first (the printed losses), the model does not copy: it never learned to. The
+# induction scores agree: a best score near an even spread (or below it) means no head looks at the
+# character after the previous occurrence, unlike the toy model's. A small model trained for minutes on
+# 64-character windows, where an exact repeat of a random-looking string hardly ever helps, had no reason to
+# build the circuit; larger models trained longer on ordinary text do (the toy data rewarded copying on
+# every sequence).
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex09-shakespeare-copies-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 check = interpret.repeated_random_tokens(16, c.block_size // 2, c.vocab_size, torch.Generator().manual_seed(0))
 with torch.no_grad():
     per_target = F.cross_entropy(model(check[:, :-1])[0].transpose(1, 2), check[:, 1:], reduction="none")
-assert abs(loss_first_half - per_target[:, : c.block_size // 2 - 1].mean().item()) < 1e-4
-assert abs(loss_second_half - per_target[:, c.block_size // 2 :].mean().item()) < 1e-4
-assert shakespeare_induction.shape == (c.n_layer, c.n_head)
+half = c.block_size // 2
+with torch.no_grad():
+    unshifted = F.cross_entropy(model(check)[0].transpose(1, 2), check, reduction="none")
+for name, got, want, wrong_slices in (
+        ("loss_first_half", loss_first_half, per_target[:, : half - 1], (slice(None, half), slice(1, half))),
+        ("loss_second_half", loss_second_half, per_target[:, half:], (slice(half - 1, None), slice(half + 1, None)))):
+    if abs(got - want.mean().item()) < 1e-4:
+        continue
+    assert abs(got - unshifted[:, : half - 1 if name == "loss_first_half" else half :].mean().item()) > 1e-4, (
+        f"{name}: the targets are not shifted: feed check[:, :-1] and score it against check[:, 1:]")
+    assert all(abs(got - per_target[:, part].mean().item()) > 1e-4 for part in wrong_slices), (
+        f"{name}: off by one in the positions: the first half's targets are 0 ... length - 2, the second's "
+        "length ... 2 * length - 2 (the target at length - 1 starts the repeat: nothing announces it)")
+    raise AssertionError(f"{name} is {got:.4f}, want {want.mean().item():.4f}: the mean loss over those targets")
+assert shakespeare_induction.shape == (c.n_layer, c.n_head), (
+    f"shakespeare_induction has shape {tuple(shakespeare_induction.shape)}, want the Shakespeare model's "
+    f"(n_layer, n_head) = {(c.n_layer, c.n_head)}: is it the toy model's?")
 assert ((shakespeare_induction >= 0) & (shakespeare_induction <= 1)).all()
 
 # %% [markdown]
 # **4. Capital and small letters (an experiment).** Does the model know that `A` and `a` are the same
 # letter? For each of the 26 capitals, find the lowercase letter whose embedding is most similar (cosine
-# similarity of the rows of `E`). Put in `capital_match` the fraction of capitals whose most similar
-# lowercase letter is their own, and compare it with chance (1/26).
+# similarity of the rows of `E`). Put in `nearest` those 26 lowercase letters as a string, in the order
+# `A ... Z` (for a perfect model, `"abc...z"`), and in `capital_match` the fraction of capitals whose most
+# similar lowercase letter is their own; compare it with chance (1/26).
 
 # %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex09-capitals", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
-# capital_match = ...
+# nearest = "..."; capital_match = ...
 ### BEGIN SOLUTION
-lower = [tokenizer.encode(ch)[0] for ch in "abcdefghijklmnopqrstuvwxyz"]
-upper = [tokenizer.encode(ch.upper())[0] for ch in "abcdefghijklmnopqrstuvwxyz"]
+letters = "abcdefghijklmnopqrstuvwxyz"
+lower = [tokenizer.encode(ch)[0] for ch in letters]
+upper = [tokenizer.encode(ch.upper())[0] for ch in letters]
 cosine = F.normalize(E[upper], dim=1) @ F.normalize(E[lower], dim=1).T  # (26 capitals, 26 lowercase)
-capital_match = (cosine.argmax(dim=1) == torch.arange(26)).float().mean().item()
+nearest = "".join(letters[i] for i in cosine.argmax(dim=1))
+capital_match = sum(a == b for a, b in zip(nearest, letters)) / 26
+print(f"A-Z: {nearest.upper()}\nnearest: {nearest}")
 print(f"{capital_match:.0%} of the capitals are closest to their own lowercase letter (chance: {1 / 26:.0%})")
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex09-capitals-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert 0 <= capital_match <= 1 and abs(capital_match * 26 - round(capital_match * 26)) < 1e-6
 letters = "abcdefghijklmnopqrstuvwxyz"
-agree = sum(max(letters, key=lambda lo: F.cosine_similarity(E[tokenizer.encode(up.upper())[0]],
-                                                            E[tokenizer.encode(lo)[0]], dim=0)) == up
-            for up in letters)
-assert round(capital_match * 26) == agree
+assert isinstance(nearest, str) and len(nearest) == 26, "nearest: a string of 26 lowercase letters, one per capital"
+capitals_rows = E[[tokenizer.encode(ch)[0] for ch in letters.upper()]]
+small_rows = E[[tokenizer.encode(ch)[0] for ch in letters]]
+want = "".join(max(letters, key=lambda lo, up=up: F.cosine_similarity(capitals_rows[letters.index(up)],
+                                                                       small_rows[letters.index(lo)], dim=0))
+               for up in letters)
+if nearest != want:
+    assert nearest != letters, ("every capital matches its own letter: are the capitals' rows "
+                                "E[encode(ch.upper())] (not the lowercase ones)?")
+    by_dot = "".join(letters[i] for i in (capitals_rows @ small_rows.T).argmax(1))
+    assert nearest != by_dot, "that is the nearest by dot product: cosine similarity divides by the lengths"
+    cosine_table = F.normalize(capitals_rows, dim=1) @ F.normalize(small_rows, dim=1).T
+    by_column = "".join(letters[i] for i in cosine_table.argmax(0))
+    assert nearest != by_column, ("that takes each lowercase letter's nearest capital (argmax over dim 0): for "
+                                  "each capital, the argmax over the lowercase letters")
+    raise AssertionError(f"nearest is {nearest!r}, want {want!r}")
+matches = sum(a == b for a, b in zip(want, letters))
+assert abs(capital_match - matches / 26) < 1e-6, (
+    f"capital_match is {capital_match}, want {matches / 26:.4f}: the fraction of the 26 capitals (a count / 26)")
 
 # %% [markdown]
 # ## What's next
