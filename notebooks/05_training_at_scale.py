@@ -22,6 +22,7 @@
 #
 # **You will learn**
 # - what one optimizer step does, across micro-batches and processes, and the AdamW update itself;
+# - gradient clipping: capping the length of the gradient before the step;
 # - warmup + cosine learning-rate schedules (`lr_at`);
 # - checkpoints, and resuming a run exactly where it stopped (`train(..., out_dir=..., resume=True)`);
 # - mixed precision (`dtype="bfloat16"`): floating-point formats, what they save and what they risk, and
@@ -125,6 +126,51 @@ for g in grads:
     opt.step()
 print("largest difference, by hand vs torch.optim.AdamW:", (theta - p.detach()).abs().max().item())
 torch.testing.assert_close(theta, p.detach())
+
+# %% [markdown]
+# ### Gradient clipping
+#
+# The "clip" box of the picture comes just before the update. One unlucky batch can produce a gradient many times
+# longer than usual, and a step along it can undo much of what the model learned. So `train` first measures the
+# length of the whole gradient, every parameter's entries together (the *global norm*), and if it is longer
+# than a threshold $c$ (`grad_clip`, 1.0 by default; 0 turns clipping off) it scales every gradient down by
+# the same factor:
+#
+# $$\lVert g \rVert = \sqrt{\sum_{p} \sum_{i} g_{p,i}^2}, \qquad
+# g \leftarrow g \cdot \min\!\left(1, \frac{c}{\lVert g \rVert}\right).$$
+#
+# The direction is kept; only the length is capped at $c$, and gradients shorter than $c$ are left alone.
+# `train` clips after the micro-batches are accumulated and the ranks averaged (and, with float16, after the
+# loss scale is divided out), with `torch.nn.utils.clip_grad_norm_`. By hand, on the gradients of a real model
+# (a freshly initialized GPT on one batch of Shakespeare), for three thresholds:
+
+# %%
+torch.manual_seed(0)
+clip_model = GPT(nanogpt_lib.GPTConfig(vocab_size=corpus.vocab_size, block_size=64, n_layer=2, n_head=2, n_embd=64))
+xb, yb = get_batch(corpus.train, 16, 64, torch.Generator().manual_seed(0))
+clip_model(xb, yb)[1].backward()
+clip_grads = [p.grad.clone() for p in clip_model.parameters()]
+
+
+def global_norm(tensors):
+    return torch.sqrt(sum((t**2).sum() for t in tensors)).item()
+
+
+norm = global_norm(clip_grads)
+print(f"global gradient norm over {len(clip_grads)} tensors: {norm:.4f}")
+for c in (10 * norm, 1.0, norm / 4):
+    scale = min(1.0, c / norm)
+    after = global_norm([g * scale for g in clip_grads])
+    print(f"c = {c:7.4f}: factor min(1, c/|g|) = {scale:.4f}, norm after = {after:.4f}")
+
+# torch.nn.utils.clip_grad_norm_ (what train calls) returns the norm before clipping and clips in place
+c = norm / 4
+before = torch.nn.utils.clip_grad_norm_(clip_model.parameters(), c).item()
+print(f"clip_grad_norm_ to c = {c:.4f}: norm before {before:.4f}, "
+      f"after {global_norm([p.grad for p in clip_model.parameters()]):.4f}")
+assert math.isclose(before, norm, rel_tol=1e-5)
+for p, g in zip(clip_model.parameters(), clip_grads):
+    torch.testing.assert_close(p.grad, g * min(1.0, c / norm), rtol=1e-5, atol=1e-8)
 
 # %% [markdown]
 # ## Learning-rate warmup and cosine decay
@@ -283,8 +329,14 @@ print("largest gradient difference:", max((a - b).abs().max().item() for a, b in
 # 32, and float32 with 4 accumulated micro-batches of 8 (32 windows per step). The batch sampler draws
 # its random starting points from one generator, so four draws of 8 are the same 32 windows as one draw
 # of 32 (the Check verifies it): the accumulated run computes the float32 run's steps up to rounding (about
-# 1e-8 in the gradients, as above). Over 200 steps such rounding differences grow, so its final val loss need
-# not match to the last digit. Each run is timed once, so the machine's load also moves the tokens/s.
+# 1e-8 in the gradients, as above).
+#
+# One more thing must match for the val losses to compare: the evaluation. `estimate_loss` scores
+# `eval_iters` batches of `batch_size` windows, so with batches of 8 it would score a quarter as many windows
+# as the runs with batches of 32, a different sample of the validation text, and the val losses would differ
+# for that reason alone. The accumulated run therefore evaluates 4 times as many batches (`eval_iters`), which
+# draws exactly the same windows (the cell checks it). Each run is timed once, so the machine's load also moves
+# the tokens/s.
 
 # %%
 base = notebook_config("cpu", n_layer=2, n_embd=64, block_size=64, max_iters=200, eval_interval=50,
@@ -292,8 +344,23 @@ base = notebook_config("cpu", n_layer=2, n_embd=64, block_size=64, max_iters=200
 variants = {
     "float32, batch 32": base,
     "bfloat16, batch 32": dataclasses.replace(base, dtype="bfloat16"),
-    "float32, 4 x 8 accumulated": dataclasses.replace(base, batch_size=base.batch_size // 4, grad_accum_steps=4),
+    "float32, 4 x 8 accumulated": dataclasses.replace(base, batch_size=base.batch_size // 4, grad_accum_steps=4,
+                                                      eval_iters=4 * base.eval_iters),
 }
+
+
+def eval_windows(cfg):
+    """The validation windows `estimate_loss` scores for `cfg` (same generator, same draws)."""
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    return torch.cat([get_batch(corpus.val, cfg.batch_size, cfg.block_size, gen)[0] for _ in range(cfg.eval_iters)])
+
+
+accum_cfg = variants["float32, 4 x 8 accumulated"]
+unscaled = dataclasses.replace(accum_cfg, eval_iters=base.eval_iters)
+same_windows = torch.equal(eval_windows(base), eval_windows(accum_cfg))
+print(f"evaluation: batch 32 scores {len(eval_windows(base))} windows; 4 x 8 with eval_iters x 4 scores "
+      f"{len(eval_windows(accum_cfg))}, the same windows: {same_windows} (with eval_iters unchanged it would score "
+      f"{len(eval_windows(unscaled))})")
 runs = {name: train(cfg, corpus, progress=False, verbose=False).history for name, cfg in variants.items()}
 speed = {name: statistics.median(h.tokens_per_sec) for name, h in runs.items()}
 for name, h in runs.items():
@@ -301,12 +368,16 @@ for name, h in runs.items():
 ratio = speed["bfloat16, batch 32"] / speed["float32, batch 32"]
 verdict = "faster than" if ratio > 1.05 else "slower than" if ratio < 0.95 else "about as fast as"
 print(f"bfloat16 autocast ran {verdict} float32 on this machine ({ratio:.2f}x the tokens/s)")
+accum_gap = abs(runs["float32, 4 x 8 accumulated"].eval_val_loss[-1] - runs["float32, batch 32"].eval_val_loss[-1])
+print(f"accumulated vs batch 32, same evaluation windows: final val losses {accum_gap:.2g} apart")
 fig = plot_runs(runs, title="Precision and accumulation")
 
 # %% [markdown]
 # What to look for: whether the three curves lie on top of each other. bfloat16 and accumulation change
 # *how* a step is computed, not *what* is learned; the Check below asserts that the bfloat16 run ends within
-# 0.1 nats of float32. The last printed line says how bfloat16's speed compared on this machine.
+# 0.1 nats of float32. The accumulated run does the float32 run's steps, scored on the same windows: what is
+# left between their final val losses (the last printed line) is float32 rounding, grown over the run; the
+# Check asserts it is small. One printed line says how bfloat16's speed compared on this machine.
 #
 # ## torchrun: several processes, one model
 #
@@ -333,6 +404,37 @@ print(ddp.stdout[-600:])
 ddp_history = json.loads((workdir / "ddp" / "history.json").read_text())
 
 # %% [markdown]
+# The return code only says that the two processes ran. What the all-reduce computes is the identity of
+# gradient accumulation one level up: rank $r$ computes the gradient $g_r$ of the mean loss over *its own* $B$
+# windows, and the average $\frac{1}{R}\sum_r g_r$ is the gradient of the mean loss over all $R \cdot B$
+# windows, a batch $R$ times bigger. By hand, with two "ranks" on this CPU, each holding half of the batch of
+# 32 windows from the accumulation demo (the same model, so `big_batch` is the full batch's gradient):
+
+# %%
+rank_grads = []
+for xr, yr in zip(x.chunk(2), y.chunk(2)):  # rank 0 and rank 1, 16 windows each
+    model.zero_grad()
+    model(xr, yr)[1].backward()
+    rank_grads.append([p.grad.clone() for p in model.parameters()])
+all_reduced = [(g0 + g1) / 2 for g0, g1 in zip(*rank_grads)]  # what DDP's all-reduce (mean) leaves on every rank
+print("largest difference, mean of the 2 ranks' gradients vs the gradient of the batch of 32:",
+      max((a - b).abs().max().item() for a, b in zip(all_reduced, big_batch)))
+
+# %% [markdown]
+# ## From the command line
+#
+# Everything in this notebook is what `nanogpt train` does. The `cpu` preset (warmup + cosine, AdamW, gradient
+# clipping, a checkpoint at every evaluation in the run folder) trains with
+#
+# ```bash
+# nanogpt train --preset cpu --out-dir runs/cpu          # Ctrl-C saves a checkpoint
+# nanogpt train --preset cpu --out-dir runs/cpu --resume  # carries on exactly where it stopped
+# ```
+#
+# It is a longer run than this notebook's demos, so it is shown here and not executed; notebook 09 can look
+# inside the model it writes (its `RUN_FOLDER`).
+
+# %% [markdown]
 # ## Check
 
 # %%
@@ -353,6 +455,14 @@ for a, b in zip(big_batch, accumulated):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 one, four = BatchSampler(corpus.train, 32, 64, seed=0), BatchSampler(corpus.train, 8, 64, seed=0)
 assert torch.equal(one()[0], torch.cat([four()[0] for _ in range(4)]))
+
+# The accumulated run was scored on the same validation windows, and learned what the batch of 32 learned
+assert same_windows
+assert accum_gap < 0.01, accum_gap
+
+# Averaging two ranks' gradients is the gradient of their two half-batches together
+for a, b in zip(all_reduced, big_batch):
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 # The bfloat16 run learned like float32
 val = {name: h.eval_val_loss[-1] for name, h in runs.items()}
@@ -386,10 +496,26 @@ def my_lr(step, cfg):
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex05-lr-schedule-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
+cfg = get_config("cpu")
+W, S = cfg.warmup_iters, cfg.lr_decay_iters or cfg.max_iters
+assert math.isclose(my_lr(0, cfg), cfg.learning_rate / (W + 1)), \
+    "warmup: step 0 should get learning_rate / (warmup_iters + 1): is the warmup eta_max (t + 1) / (W + 1)?"
+assert math.isclose(my_lr(W, cfg), cfg.learning_rate), \
+    "the rate should be at its peak learning_rate at step warmup_iters: does the cosine's progress start at W?"
+assert math.isclose(my_lr(S, cfg), cfg.min_lr) and my_lr(S - 1, cfg) > cfg.min_lr, \
+    "the cosine should come down to min_lr at step S, not 0: eta_min + (eta_max - eta_min) (1 + cos) / 2"
+assert all(math.isclose(my_lr(s, cfg), cfg.min_lr) for s in range(S, S + 100)), \
+    "after step S the rate should stay at min_lr: the cosine must not come back up"
+short = dataclasses.replace(cfg, lr_decay_iters=cfg.max_iters // 2)
+assert math.isclose(my_lr(short.lr_decay_iters, short), short.min_lr), \
+    "with lr_decay_iters < max_iters the decay ends at lr_decay_iters (S), not at max_iters: is lr_decay_iters used?"
 for name in ("cpu", "shakespeare_char", "tiny"):
-    cfg = get_config(name)
-    for step in range(cfg.max_iters + 10):
-        assert math.isclose(my_lr(step, cfg), lr_at(step, cfg), rel_tol=1e-9), (name, step)
+    preset = get_config(name)
+    for cfg in (preset, dataclasses.replace(preset, lr_decay_iters=preset.max_iters // 2)):
+        for step in range(cfg.max_iters + 10):
+            assert math.isclose(my_lr(step, cfg), lr_at(step, cfg), rel_tol=1e-9), \
+                f"{name} (lr_decay_iters {cfg.lr_decay_iters}), step {step}: {my_lr(step, cfg)} != {lr_at(step, cfg)}"
+print("my_lr matches lr_at, with and without lr_decay_iters")
 
 # %% [markdown]
 # **2. Read a checkpoint.** Load `ckpt.pt` of the resumed run (in `workdir / "resumed"`) with
@@ -404,8 +530,17 @@ ckpt_step, ckpt_best_val = raw["step"], raw["best_val_loss"]
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex05-read-checkpoint-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert ckpt_step == full.max_iters
+saved = torch.load(workdir / "resumed" / "ckpt.pt", weights_only=True)
+assert ckpt_step != half.max_iters, \
+    f"step {half.max_iters} is the half run's checkpoint (`ckpt`, loaded before the resume): load ckpt.pt again"
+assert ckpt_step == saved["step"] == full.max_iters, \
+    f'ckpt_step = {ckpt_step}: it should be the checkpoint\'s own "step" entry (the step to resume from)'
+assert not math.isclose(ckpt_best_val, min(saved["history"]["eval_train_loss"])), \
+    "that is the best *training* loss: ckpt_best_val should be the best validation loss"
+assert math.isclose(ckpt_best_val, saved["best_val_loss"]), \
+    f"ckpt_best_val = {ckpt_best_val}: it should be the checkpoint's best_val_loss (the lowest validation loss)"
 assert math.isclose(ckpt_best_val, min(resumed.history.eval_val_loss))
+print("ckpt_step and ckpt_best_val are right")
 
 # %% [markdown]
 # **3. Experiment: where each format loses precision.** Write `round_trip_error(x, dtype)`: the relative error
@@ -445,15 +580,20 @@ plt.show()
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex05-round-trip-error-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
+assert torch.isfinite(round_trip_error(x, torch.bfloat16)).all(), \
+    "bfloat16 has float32's range, so its error is finite for every x here: do you round through `dtype`?"
 for dtype in (torch.bfloat16, torch.float16):
     err = round_trip_error(x, dtype)
-    assert err.shape == x.shape and (err >= 0).all()
+    assert err.shape == x.shape, f"one error per value: shape {tuple(err.shape)}, expected {tuple(x.shape)}"
+    assert not (err < 0).any(), "negative errors: take the absolute value |x - x_hat|"
     info = torch.finfo(dtype)
     normal = (x >= info.tiny) & (x <= info.max)
-    assert (err[normal] <= info.eps / 2).all(), f"{dtype}: too large an error inside the normal range"
-assert torch.isfinite(round_trip_error(x, torch.bfloat16)).all()
-assert (round_trip_error(x[x < 1e-8], torch.float16) == 1).all(), "float16 flushes tiny values to zero"
-assert torch.isinf(round_trip_error(x[x > 1e5], torch.float16)).all(), "float16 overflows large values"
+    assert (err[normal] <= info.eps / 2).all(), \
+        f"{dtype}: too large an error inside the normal range: is it relative, divided by |x|?"
+assert (round_trip_error(x[x < 1e-8], torch.float16) == 1).all(), \
+    "float16 flushes tiny values to zero, so the relative error there is 1: divide by |x|, not by |x_hat|"
+assert torch.isinf(round_trip_error(x[x > 1e5], torch.float16)).all(), "float16 overflows large values (error inf)"
+print("round_trip_error is right")
 
 # %% [markdown]
 # ## What's next
