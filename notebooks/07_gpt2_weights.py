@@ -226,8 +226,8 @@ print("translate() handles every flavour")
 #
 # The prompt is encoded with the model's tokenizer, the model samples token ids, and the ids are decoded back to
 # text. Read the stand-in's sample for the mechanics, not the quality: a model this small, trained for a few
-# minutes on a CPU, writes mostly made-up words with Shakespeare's punctuation and line breaks (the output
-# shows how far it got). GPT-2 itself writes fluent English, though not Shakespeare's (the cell marked
+# minutes on a CPU, mixes real and made-up words, with Shakespeare's line breaks and speaker names at best, and
+# makes no sense (the output shows how far it got). GPT-2 itself writes fluent English, though not Shakespeare's (the cell marked
 # **(GPT-2 itself)** samples it when it is available). The command line does the same; a folder written by `save_pretrained`
 # carries its tokenizer, otherwise GPT-2's is used:
 #
@@ -308,11 +308,12 @@ print(f"overlapping windows (stride {T // 4}) score {abs(gain):.3f} nats/token "
 before = by_stride[T]
 
 # %% [markdown]
-# Overlapping windows help only a model that uses long context. For GPT-2 they do: Hugging Face's perplexity
-# guide scores GPT-2 large on WikiText-2 at a perplexity of about 19.4 with non-overlapping 1024-token windows
-# and about 16.4 with stride 512. Our stand-in, trained briefly with 128-token windows, barely uses its
-# context beyond the first few tokens (exercise 3 plots its loss by position), so the smaller stride gains it
-# little or nothing: the printed line above says which way it went here. The method is right either way; it is
+# Overlapping windows help only a model that uses long context. For GPT-2 they do: Hugging Face's guide
+# "Perplexity of fixed-length models" scores GPT-2 large on WikiText-2 with a clearly lower perplexity at
+# stride 512 than with non-overlapping 1024-token windows. Our stand-in, trained briefly with 128-token windows,
+# barely uses its context beyond the first few tokens (exercise 3 plots its loss by position), so the smaller
+# stride buys it little or nothing, and can even come out slightly higher: the printed line above says which
+# way it went here. The method is right either way; it is
 # the model that has little to gain from it.
 #
 # ## GPT-2 itself on the same text (GPT-2 itself)
