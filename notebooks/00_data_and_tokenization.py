@@ -290,8 +290,8 @@ assert safe_encode("ROMEO:") == encode("ROMEO:"), "a string without unknown char
 # `val_data` whose $k$-character context occurs somewhere in `train_data`.
 #
 # The next cell gives you the counting machinery. `context_codes(ids, k)` turns the $k$ characters before
-# each position into **one integer**: $k$ ids below 65 are the digits of a number in base 65,
-# $\sum_j \text{id}_j \cdot 65^{j-1}$, so equal contexts get equal codes (and $k = 0$ gives 0 everywhere).
+# each position into **one integer**: $k$ ids below 65 are the $k$ digits of a number in base 65, so equal
+# contexts get equal codes and different contexts different ones ($k = 0$ gives 0 everywhere).
 # It starts at position 8 for every $k$, so that all the numbers use the same positions. A (context, next)
 # pair is one more base-65 digit: `codes * vocab_size + ids[K:]`. `plug_in_entropy(values)` is
 # $-\sum p \ln p$ of the frequencies of the values in a tensor, and `plot_entropy` draws the result.

@@ -246,10 +246,10 @@ print(f"  after   train {trained_losses['train']:.3f}  val {trained_losses['val'
 #
 # **Which bigram loss?** The validation loss printed above belongs to *this* run: the steps, learning rate
 # and batch shape on its first line, evaluated on the same fixed batches of the validation text every time.
-# Notebooks 02 and 04 train the bigram model again, with the library's `train` and the settings of the model
-# they compare it with (other step counts, context lengths and evaluation batches), so they print somewhat
-# different bigram losses. Different runs, not a contradiction: compare two models only within one notebook's
-# runs, where they share the settings.
+# Notebook 02 compares its one-head model with this number. Notebook 04 trains the bigram model again, with
+# the library's `train` and the settings of its GPT (another step count, context length and evaluation
+# batches), so it prints a somewhat different bigram loss; so does any other run. Different runs, not a
+# contradiction: a comparison between two models is fair only when their runs share the settings.
 #
 # ## What the table learned
 #
