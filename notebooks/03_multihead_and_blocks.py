@@ -109,6 +109,55 @@ def fused_state_dict(mha: MultiHeadAttention) -> dict:
 print({name: tuple(w.shape) for name, w in fused_state_dict(mha).items()})
 
 # %% [markdown]
+# ### The fused computation, by hand
+#
+# Where do the heads go? Write $d = C / n_\text{head}$. One matrix product gives every head's queries, keys
+# and values at once, and two reshapes turn "heads" into a batch dimension, so that one batched product does
+# the work of the loop:
+#
+# | step | code | shape |
+# |---|---|---|
+# | all q, k, v at once | `x @ W_attn.T`, split in three | $(B, T, 3C) \to 3 \times (B, T, C)$ |
+# | cut the channels into heads | `.view(B, T, n_head, d)` | $(B, T, n_\text{head}, d)$ |
+# | heads next to the batch | `.transpose(1, 2)` | $(B, n_\text{head}, T, d)$ |
+# | scores of every head at once | `q @ k.transpose(-2, -1) / sqrt(d)` | $(B, n_\text{head}, T, T)$ |
+# | mask, softmax over the keys, mix values | `masked_fill`, `softmax(dim=-1)`, `@ v` | $(B, n_\text{head}, T, d)$ |
+# | heads side by side again | `.transpose(1, 2).reshape(B, T, C)` | $(B, T, C)$ |
+# | output projection $W_O$ | `@ W_proj.T` | $(B, T, C)$ |
+#
+# `view` only re-reads the same numbers: channels $i d$ to $(i+1) d - 1$ of a token become head $i$, exactly
+# the slice that head $i$'s own `query`, `key` and `value` produced in the loop. The last reshape undoes it,
+# which is the `torch.cat(..., dim=-1)` of `MultiHeadAttention` (after the transpose the tensor is no longer
+# laid out in that order in memory, so `reshape` copies it where `view` would refuse).
+
+# %%
+def fused_attention(x: torch.Tensor, w_attn: torch.Tensor, w_proj: torch.Tensor, n_head: int) -> torch.Tensor:
+    """Causal multi-head attention with the heads as a batch dimension; `w_attn` is (3C, C), `w_proj` (C, C)."""
+    B, T, C = x.shape
+    d = C // n_head
+    q, k, v = (x @ w_attn.T).split(C, dim=2)  # 3 x (B, T, C)
+    q, k, v = (t.view(B, T, n_head, d).transpose(1, 2) for t in (q, k, v))  # 3 x (B, n_head, T, d)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, n_head, T, T): every head at once
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    weights = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # each row: one query over its keys
+    y = (weights @ v).transpose(1, 2).reshape(B, T, C)  # (B, T, n_head, d) -> heads side by side, (B, T, C)
+    return y @ w_proj.T
+
+
+x = torch.randn(2, 8, 32)
+fused_weights = fused_state_dict(mha)
+with torch.no_grad():
+    by_hand = fused_attention(x, fused_weights["c_attn.weight"], fused_weights["c_proj.weight"], n_head=4)
+    torch.testing.assert_close(by_hand, mha(x))  # the loop over heads, with the same weights
+    lib_fused = CausalSelfAttention(GPTConfig(n_embd=32, n_head=4, block_size=8, bias=False))
+    lib_fused.load_state_dict(fused_weights)
+    torch.testing.assert_close(by_hand, lib_fused(x))  # the library's fused layer
+    # Head 2 of the loop is channels 16..23 of the fused output before the projection: the `view` at work
+    y_heads = fused_attention(x, fused_weights["c_attn.weight"], torch.eye(32), n_head=4)[..., 16:24]
+    torch.testing.assert_close(y_heads, mha.heads[2](x))
+print(f"by hand {tuple(by_hand.shape)}: equal to the loop over heads and to CausalSelfAttention")
+
+# %% [markdown]
 # Same function, different speed. Timing one forward and backward pass of each on a batch of the size
 # we train with below:
 
@@ -266,7 +315,8 @@ print(f"before: mean {x.mean():.2f}, std {x.std():.2f}; after: mean {y.mean():.2
 #   \frac{\partial x_L}{\partial x_0} = I + \dots$$
 #
 #   The identity term means the gradient of the loss reaches the first layers directly, however deep the
-#   stack (exercise 3 measures this), and a deep stack starts out close to a shallow one.
+#   stack ("How far does the gradient reach?" below measures this), and a deep stack starts out close to a
+#   shallow one.
 # - **LayerNorm** is applied *before* each sub-layer ("pre-norm", GPT-2's choice), plus once at the very
 #   end. The residual stream itself is never normalised; the original Transformer of 2017 normalised it
 #   after each addition ("post-norm", exercise 2).
@@ -471,8 +521,8 @@ for a, b in [(one_head, n_heads), (n_heads, with_ff), (with_ff, plain), (plain, 
 # - **Feed-forward.** The MLP adds per-token computation after the communication.
 # - **Depth without help.** Compare the three-block stack without residual connections or LayerNorm with
 #   the one-layer models: it has three times the parameters of the feed-forward model, and it is much
-#   *worse* (3.265 against 2.530). The signal and its gradient must pass through every layer, and
-#   exercise 3 shows how fast the gradient fades.
+#   *worse* (3.265 against 2.530). The signal and its gradient must pass through every layer, and the
+#   next section measures how fast the gradient fades.
 # - **Residual connections** give the same depth a direct path.
 # - **LayerNorm** keeps every layer's input at the same scale. That is insurance for deep stacks, high
 #   learning rates and long runs; this short run of three blocks needs none of it, so do not expect a gain
@@ -484,6 +534,45 @@ for a, b in [(one_head, n_heads), (n_heads, with_ff), (with_ff, plain), (plain, 
 # Dropout is left out of this comparison on purpose: it fights overfitting, and in a few hundred steps on
 # fresh text there is nothing to overfit. It starts to pay once the training loss falls below the validation
 # loss, in longer runs of bigger models (notebook 04).
+#
+# ## How far does the gradient reach?
+#
+# The residual stream was supposed to carry the gradient "directly" to the first layers. Measure it: for
+# stacks of 1 to 16 blocks, without residual connections or LayerNorm, with residual connections only, and
+# with both (and the final LayerNorm), one forward and backward pass on the same batch at initialisation,
+# and the norm of the gradient that reaches the token embedding, $\lVert \partial \mathcal{L} / \partial W_E \rVert$.
+# Every model starts from the same seed.
+
+# %%
+depths = [1, 2, 4, 8, 16]
+xb, yb = nanogpt_lib.get_batch(corpus.train, 16, T, torch.Generator().manual_seed(0))
+kinds = {"plain": dict(residual=False, layernorm=False), "residual": dict(layernorm=False), "residual + LN": {}}
+grad_norms = {kind: [] for kind in kinds}
+for kind, switches in kinds.items():
+    for depth in depths:
+        torch.manual_seed(0)
+        model = StackLM([Block(E, H, T, **switches) for _ in range(depth)], V, E, T, final_ln=kind == "residual + LN")
+        model(xb, yb)[1].backward()
+        grad_norms[kind].append(model.token_embedding.weight.grad.norm().item())
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for kind, norms in grad_norms.items():
+    ax.plot(depths, norms, "o-", label=kind)
+ax.set(xscale="log", yscale="log", xlabel="number of blocks", ylabel="‖gradient of the token embedding‖",
+       title="How much gradient reaches the first layer, at initialisation")
+ax.set_xticks(depths, [str(d) for d in depths])
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+for kind, norms in grad_norms.items():
+    print(f"{kind:14} from {depths[0]} to {depths[-1]} blocks the gradient is multiplied by {norms[-1] / norms[0]:.1e}")
+
+# %% [markdown]
+# What to look for: without residual connections the gradient that reaches the embedding falls by orders
+# of magnitude as blocks are added (the first line above), so the first layers of a deep plain stack barely
+# learn: that is the "depth without help" of the experiment above. With the residual stream it stays within
+# a small factor at every depth, the identity term of $\partial x_L / \partial x_0$ at work, and with pre-norm
+# LayerNorm as well (the last two lines).
 #
 # ## Check
 #
@@ -531,8 +620,10 @@ print("all checks passed")
 # ## Exercises
 #
 # **1. Counting parameters.** Write `block_params(n_embd)`: the number of parameters of one block with
-# `bias=False`, as a formula (no model allowed). Hint: attention has four `n_embd × n_embd` matrices, the
-# MLP two of `n_embd × 4·n_embd`, each LayerNorm a scale of `n_embd`.
+# `bias=False`, as a formula (no model allowed). Hint: go through `Block` above sub-module by sub-module
+# (`ln_1`, `attn`, `ln_2`, `mlp`), and for each tensor of parameters write its shape in terms of `n_embd`: the
+# `print` of the fused weights' shapes near the top of this notebook and the `FeedForward` and `LayerNorm`
+# classes tell you every one. With `bias=False`, which tensors are left out?
 
 # %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex03-block-params", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
 # def block_params(n_embd: int) -> int: ...
@@ -548,7 +639,15 @@ def block_params(n_embd: int) -> int:
 # %% nbgrader={"grade": true, "grade_id": "ex03-block-params-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
 for n_embd in (32, 128, 384):
     lib_block = nanogpt_lib.Block(GPTConfig(n_embd=n_embd, n_head=4, bias=False))
-    assert block_params(n_embd) == sum(p.numel() for p in lib_block.parameters()), n_embd
+    want, got = sum(p.numel() for p in lib_block.parameters()), block_params(n_embd)
+    off = got - want
+    C = n_embd
+    assert off != -2 * C, f"n_embd={C}: {2 * C} too few, the weights of the two LayerNorms (ln_1, ln_2) are missing"
+    assert off != 2 * C, f"n_embd={C}: {2 * C} too many, LayerNorm biases counted, but bias=False has none"
+    assert off != -C * C, f"n_embd={C}: {C * C} too few, attention's output projection (c_proj) is missing"
+    assert off != -4 * C * C, f"n_embd={C}: {4 * C * C} too few, the MLP has two matrices (up to 4·C and back)"
+    assert off not in (9 * C, 9 * C + 2 * C), f"n_embd={C}: {off} too many, Linear biases counted, but bias=False"
+    assert off == 0, f"block_params({C}) = {got:,} but a block has {want:,} parameters (off by {off:,})"
 
 
 # %% [markdown]
@@ -588,68 +687,73 @@ ref_ln_1, ref_ln_2 = nn.LayerNorm(32), nn.LayerNorm(32)
 ref_ln_1.load_state_dict(post.ln_1.state_dict())
 ref_ln_2.load_state_dict(post.ln_2.state_dict())
 x = 3 * torch.randn(2, 16, 32) + 1
-h = ref_ln_1(x + ref_attn(x))
-torch.testing.assert_close(post(x), ref_ln_2(h + ref_mlp(h)))
+with torch.no_grad():
+    out = post(x)
+    h = ref_ln_1(x + ref_attn(x))
+    wanted = ref_ln_2(h + ref_mlp(h))
+    pre = x + ref_attn(ref_ln_1(x))
+    swapped = ref_ln_2(x + ref_attn(x))
+    known_bugs = {  # what typical mistakes compute instead, and what to say about each
+        "this is the pre-norm block (LayerNorm before each sub-layer); post-norm normalises after the addition":
+            pre + ref_mlp(ref_ln_2(pre)),
+        "no residual connection: add the sub-layer's input back before each LayerNorm, ln_1(x + attn(x))":
+            ref_ln_2(ref_mlp(ref_ln_1(ref_attn(x)))),
+        "no residual connection around the MLP: ln_2(h + mlp(h))": ref_ln_2(ref_mlp(h)),
+        "ln_1 and ln_2 swapped: ln_1 follows the attention, ln_2 the MLP":
+            ref_ln_1(swapped + ref_mlp(swapped)),
+    }
+assert out.shape == x.shape, f"post(x) has shape {tuple(out.shape)}, want {tuple(x.shape)}"
+for bug, computed in known_bugs.items():
+    assert not torch.allclose(out, computed, atol=1e-5), bug
+torch.testing.assert_close(out, wanted, msg="post(x) is not ln_2(h + mlp(h)) with h = ln_1(x + attn(x))")
 x_changed = x.clone()
 x_changed[:, -1] = torch.randn(2, 32)  # still causal: the last token changes nothing before it
 torch.testing.assert_close(post(x_changed)[:, :-1], post(x)[:, :-1])
 
 
 # %% [markdown]
-# **3. Experiment: how far does the gradient reach?** The residual stream was supposed to carry the
-# gradient "directly" to the first layers. Measure it. For each depth in `depths` below, build three
-# `StackLM`s of that many blocks (use `E`, `H`, `T`, `V` from the experiment above) — without residual
-# connections or LayerNorm, with residual connections only, and with both (and the final LayerNorm) — run
-# one forward and backward pass on the batch `xb, yb` at initialisation, and record the norm of the
-# gradient of the token embedding, `model.token_embedding.weight.grad.norm()`. Call `torch.manual_seed(0)`
-# before building each model. Store the three lists in the dict `grad_norms` under the keys `"plain"`,
-# `"residual"` and `"residual + LN"`, and plot them against depth with a logarithmic $y$ axis.
-
-# %%
-depths = [1, 2, 4, 8, 16]
-xb, yb = nanogpt_lib.get_batch(corpus.train, 16, T, torch.Generator().manual_seed(0))
+# **3. How fast does the plain stack lose its gradient?** The depths of the figure "How much gradient reaches
+# the first layer" double (1, 2, 4, 8, 16); read it per block instead. If every block of the plain stack
+# scales the gradient by the same factor $r$, then
+# $g(n) = g(1)\, r^{\,n-1}$ for a stack of $n$ blocks. From `grad_norms["plain"]` and `depths` (the measured
+# norms at the first and the last depth), compute `shrink_per_block`, the factor $r$ (a float below 1), and
+# `blocks_per_decade`, how many plain blocks divide the gradient by 10.
 
 # %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "ex03-gradient-depth", "locked": false, "schema_version": 3, "solution": true} tags=["exercise"]
-# grad_norms: dict[str, list[float]], one float per depth for each kind of stack; then a plot
+# shrink_per_block: float, blocks_per_decade: float
 ### BEGIN SOLUTION
-kinds = {"plain": dict(residual=False, layernorm=False), "residual": dict(layernorm=False), "residual + LN": {}}
-grad_norms = {kind: [] for kind in kinds}
-for kind, switches in kinds.items():
-    for depth in depths:
-        torch.manual_seed(0)
-        model = StackLM([Block(E, H, T, **switches) for _ in range(depth)], V, E, T, final_ln=kind == "residual + LN")
-        model(xb, yb)[1].backward()
-        grad_norms[kind].append(model.token_embedding.weight.grad.norm().item())
-
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for kind, norms in grad_norms.items():
-    ax.plot(depths, norms, "o-", label=kind)
-ax.set(xscale="log", yscale="log", xlabel="number of blocks", ylabel="‖gradient of the token embedding‖",
-       title="How much gradient reaches the first layer, at initialisation")
-ax.set_xticks(depths, [str(d) for d in depths])
-ax.grid(alpha=0.3)
-ax.legend()
-plt.show()
+g = grad_norms["plain"]
+shrink_per_block = (g[-1] / g[0]) ** (1 / (depths[-1] - depths[0]))
+blocks_per_decade = math.log(10) / -math.log(shrink_per_block)
+print(f"each plain block multiplies the gradient by {shrink_per_block:.3f}; "
+      f"{blocks_per_decade:.1f} blocks divide it by 10")
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex03-gradient-depth-check", "locked": true, "points": 1, "schema_version": 3, "solution": false} tags=["self-check"]
-assert set(grad_norms) == {"plain", "residual", "residual + LN"}
-assert all(len(norms) == len(depths) and all(n >= 0 for n in norms) for norms in grad_norms.values())
-torch.manual_seed(0)
-one_block = StackLM([Block(E, H, T, residual=False, layernorm=False)], V, E, T)
-one_block(xb, yb)[1].backward()
-assert math.isclose(grad_norms["plain"][0], one_block.token_embedding.weight.grad.norm().item(), rel_tol=1e-4)
-assert grad_norms["plain"][-1] < 1e-6 * grad_norms["plain"][0], "without residuals the gradient should vanish"
-for kind in ("residual", "residual + LN"):
-    norms = grad_norms[kind]
-    assert max(norms) < 10 * min(norms), f"{kind}: the gradient should reach the first layer at every depth"
+g_plain, g_res = grad_norms["plain"], grad_norms["residual"]
+n_added = depths[-1] - depths[0]
+r = (g_plain[-1] / g_plain[0]) ** (1 / n_added)
+
+
+def near(a, b):
+    return math.isclose(float(a), b, rel_tol=1e-3)
+
+
+assert not near(shrink_per_block, 1 / r), "inverted: the ratio is g(16) / g(1), the deep stack over the shallow one"
+assert not near(shrink_per_block, (g_plain[-1] / g_plain[0]) ** (1 / depths[-1])), \
+    "off by one: from 1 block to 16 blocks, 15 blocks are added, so the exponent is 1/15"
+assert not near(shrink_per_block, (g_plain[-1] / g_plain[0]) ** (1 / (len(depths) - 1))), \
+    "that is the factor per doubling of the depth (1, 2, 4, 8, 16), not per block"
+assert not near(shrink_per_block, (g_res[-1] / g_res[0]) ** (1 / n_added)), \
+    "that is the residual stack's factor: the question is about the plain stack"
+assert 0 < shrink_per_block < 1, f"shrink_per_block = {shrink_per_block}: the plain stack's gradient shrinks"
+assert near(shrink_per_block, r), f"shrink_per_block = {shrink_per_block:.4f}, want (g(16) / g(1)) ** (1/15)"
+assert blocks_per_decade > 0, "blocks_per_decade must be positive: log(shrink_per_block) is negative"
+assert not near(blocks_per_decade, 1 / -math.log(r)), "natural log: that many blocks divide the gradient by e, not 10"
+assert near(blocks_per_decade, math.log(10) / -math.log(r)), \
+    f"blocks_per_decade = {blocks_per_decade:.3f}: solve r ** n = 1/10 for n"
 
 # %% [markdown]
-# What to look for: without residual connections the gradient that reaches the embedding shrinks by orders
-# of magnitude with every few blocks, so the first layers of a deep plain stack barely learn: that is the
-# "depth without help" of the experiment above. With the residual stream it stays within a small factor at
-# every depth, and with pre-norm LayerNorm it barely moves at all.
-#
 # ## What's next
 #
 # We have every piece. **04_full_gpt** assembles them into a GPT, trains it with the library's training
