@@ -22,9 +22,11 @@
 # then train small models that add them one at a time, several times each, and compare them.
 #
 # **You will learn**
-# - multi-head attention, and why the fused `CausalSelfAttention` computes exactly the same thing;
+# - multi-head attention, and the fused computation (heads as a batch dimension, by hand) that
+#   `CausalSelfAttention` uses: exactly the same function;
 # - attention dropout, the GELU nonlinearity and LayerNorm, each built by hand and checked against PyTorch;
-# - the residual stream, and the pre-LayerNorm block GPT uses;
+# - the residual stream, how far the gradient reaches with and without it, and the pre-LayerNorm block
+#   GPT uses;
 # - encoder vs decoder attention, cross-attention, and why the sequences of a batch never talk;
 # - what each piece does to training, measured over several seeds so that noise is not mistaken for an
 #   effect.

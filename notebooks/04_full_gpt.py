@@ -22,12 +22,14 @@
 # from it.
 #
 # **You will learn**
-# - how the pieces fit together, with the shape of every tensor; weight tying and GPT-2's initialisation;
+# - how the pieces fit together, with the shape of every tensor; weight tying, and GPT-2's initialisation
+#   with what it keeps small, measured;
 # - where the parameters are, as a formula you can check against the model;
 # - what `train` does: AdamW, warmup + cosine learning rate, evaluation on both splits, live loss curves;
-# - sampling: temperature, top-k and top-p as operations on the next-token distribution, and how
-#   many candidates top-p keeps where the model is sure or unsure;
-# - how far the GPT gets beyond the bigram model.
+# - sampling: `generate` by hand, temperature, top-k and top-p as operations on the next-token
+#   distribution, and how many candidates top-p keeps where the model is sure or unsure;
+# - how far the GPT gets beyond the bigram model, and what a model of the same size writes with a better
+#   recipe and a longer run; the train/val gap that dropout is for.
 #
 # **You need** from 03: `Block` (now `nanogpt_lib.Block`, with the fused attention) and `GPTConfig`.
 
