@@ -466,7 +466,7 @@ def mean_loss(model: nn.Module, data: torch.Tensor, batches: int) -> float:
     return sum(losses) / len(losses)
 
 
-n_batches = pick(real=100, fast=5)
+n_batches = pick(real=50, fast=5)
 final_train, final_val = (mean_loss(modern.model, split, n_batches) for split in (corpus.train, corpus.val))
 early = 0  # the first evaluation
 print(f"at the end, on {n_batches} batches of each split: train {final_train:.3f}, val {final_val:.3f}, "
