@@ -140,6 +140,12 @@ class ChatTokenizer(Tokenizer):
         return messages
 
 
+def one_line(reply: str) -> str:
+    """A reply as one line of text: a newline inside it is shown as the two characters \\n (and a backslash as
+    \\\\), so that `nanogpt chat` gives exactly one output line per input line and transcripts stay readable."""
+    return reply.replace("\\", "\\\\").replace("\n", "\\n")
+
+
 @torch.no_grad()
 def generate_replies(model: torch.nn.Module, tokenizer: ChatTokenizer, prompts: Sequence[Sequence[int]],
                      max_new_tokens: int = 32, temperature: float = 0.0, top_k: int | None = None,

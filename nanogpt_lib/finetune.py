@@ -184,12 +184,14 @@ class SFTConfig:
     dtype: str = "float32"
     micro_batches: int = 4  # each step's conversations in this many groups of similar length (`sft_backward`)
     log_interval: int = 50
+    optimizer: str = "adamw"  # or "muon": Muon (at muon_lr) for the blocks' matrices, AdamW for the rest
+    muon_lr: float = 0.02
 
     def train_config(self) -> TrainConfig:
         """The `TrainConfig` that `train.make_optimizer` and `train.lr_at` read (its model fields are unused)."""
-        return TrainConfig(optimizer="adamw", learning_rate=self.learning_rate, min_lr=self.min_lr,
-                           warmup_iters=self.warmup_steps, max_iters=self.steps, weight_decay=self.weight_decay,
-                           grad_clip=self.grad_clip, seed=self.seed, dtype=self.dtype)
+        return TrainConfig(optimizer=self.optimizer, muon_lr=self.muon_lr, learning_rate=self.learning_rate,
+                           min_lr=self.min_lr, warmup_iters=self.warmup_steps, max_iters=self.steps,
+                           weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=self.seed, dtype=self.dtype)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -277,3 +279,17 @@ def chat_checkpoint(model: GPT, tokenizer: ChatTokenizer, history: History, conf
         optimizer={}, scaler={}, best_val_loss=math.inf, tokenizer=tokenizer, history=history,
         rng=[rng_state({"generator": torch.Generator().get_state()})], data=info,
     )
+
+
+def save_chat_run(out_dir, model: GPT, tokenizer: ChatTokenizer, history: History, config: dict, info: dict,
+                  force: bool = False) -> None:
+    """Write a fine-tuned model as a run folder (`ckpt.pt` = `best.pt`, `config.json`, `tokenizer.json`,
+    `data.json`, `history.json`) through `checkpoint.RunFolder`, as `nanogpt finetune` does: `nanogpt chat
+    --out-dir` then talks to it. An existing run is refused unless `force`."""
+    from .checkpoint import RunFolder
+
+    with RunFolder(out_dir) as run:
+        run.open(resume=False, force=force)
+        run.describe_run(config, tokenizer, info)
+        run.save(chat_checkpoint(model, tokenizer, history, config, info), improved=True)
+        history.save(run.path / "history.json")

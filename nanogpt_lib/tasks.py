@@ -36,7 +36,7 @@ from functools import lru_cache
 
 import torch
 
-from .chat import ChatTokenizer, Message, generate_replies
+from .chat import ChatTokenizer, Message, generate_replies, one_line
 from .data import load_text
 
 TASKS = ("reverse", "capitals", "count", "speaker")
@@ -268,10 +268,11 @@ class Grades:
 
 
 def format_transcript(g: Graded) -> str:
-    """One graded reply as a short transcript: the user's message, the reply, and the checker's verdict."""
+    """One graded reply as a short transcript: the user's message, the reply (a newline in it shown as \\n, see
+    `chat.one_line`), and the checker's verdict."""
     verdict = "correct" if g.correct else f"wrong (expected {g.example.answer!r})"
     ending = "" if g.finished else " [no <|end|>]"
-    return f"user: {g.example.prompt}\nassistant: {g.reply}{ending}   <- {verdict}"
+    return f"user: {g.example.prompt}\nassistant: {one_line(g.reply)}{ending}   <- {verdict}"
 
 
 def answer_cap(examples: Sequence[Example], tokenizer: ChatTokenizer, margin: int = 4) -> int:

@@ -10,9 +10,13 @@ import pytest
 import torch
 
 from nanogpt_lib import GPT, CharTokenizer, GPTConfig
-from nanogpt_lib.chat import ChatTokenizer, Message, generate_replies
+from nanogpt_lib.chat import ChatTokenizer, Message, generate_replies, one_line
 from nanogpt_lib.checkpoint import load_model
 from nanogpt_lib.cli import main
+from nanogpt_lib.finetune import save_chat_run
+from nanogpt_lib.history import History
+from nanogpt_lib.plot import diagrams
+from nanogpt_lib.plot.widgets import chat_widget
 from nanogpt_lib.tasks import (
     TASKS,
     Example,
@@ -249,7 +253,7 @@ def nanogpt(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 def test_chat_from_a_pipe_prints_one_reply_per_line(runs):
     model, tok, _ = load_model(runs.sft / "best.pt")
     lines = ["capitals: romeo", "spell backwards: juliet"]
-    expected = [tok.decode(ids) for ids, _ in
+    expected = [one_line(tok.decode(ids)) for ids, _ in
                 generate_replies(model, tok, [tok.render_prompt([Message("user", s)]) for s in lines], 8)]
     done = nanogpt("chat", "--out-dir", str(runs.sft), "--max-new-tokens", "8", stdin="\n".join(lines) + "\n\n")
     assert done.returncode == 0, done.stderr
@@ -309,3 +313,50 @@ def test_example_conversation():
     e = Example("capitals", "capitals: romeo", "ROMEO", "romeo")
     assert e.conversation() == [Message("user", "capitals: romeo"), Message("assistant", "ROMEO")]
     assert e.conversation(with_answer=False) == [Message("user", "capitals: romeo")]
+
+
+def test_a_reply_with_a_newline_stays_on_one_output_line():
+    assert one_line("to be\nor not") == "to be\\nor not"
+    assert one_line("a\\nb") == "a\\\\nb"  # a backslash is doubled, so the two cannot be confused
+    assert "\n" not in one_line("\n\n")
+
+
+def test_a_model_saved_by_save_chat_run_talks_through_nanogpt_chat(runs):
+    model, tok, _ = load_model(runs.sft / "best.pt")
+    out = runs.sft.parent / "saved"
+    save_chat_run(out, model, tok, History(), {"stage": "test"}, {"stage": "test"})
+    assert {"ckpt.pt", "best.pt", "config.json", "tokenizer.json", "data.json", "history.json"} <= {
+        p.name for p in out.iterdir()}
+    with pytest.raises(Exception, match="already"):  # an existing run is refused without force
+        save_chat_run(out, model, tok, History(), {}, {})
+    save_chat_run(out, model, tok, History(), {}, {}, force=True)
+    done = nanogpt("chat", "--out-dir", str(out), "--max-new-tokens", "4", stdin="capitals: romeo\ncapitals: a\n")
+    assert done.returncode == 0 and done.stdout.count("\n") == 2, done.stderr
+
+
+def test_chat_widget_keeps_a_transcript_that_a_saved_notebook_shows(runs):
+    model, tok, _ = load_model(runs.sft / "best.pt")
+    w = chat_widget(model, tok, ["capitals: romeo", "capitals: 7"], max_new_tokens=4)
+    assert [m for m, _ in w.transcript] == ["capitals: romeo", "capitals: 7"]
+    prompt = tok.render_prompt([Message("user", "capitals: romeo")])
+    expected = tok.decode(generate_replies(model, tok, [prompt], 4)[0][0])
+    assert w.transcript[0][1].startswith(one_line(expected))
+    assert w.transcript[1][1].startswith("[error:")  # '7' is not in the vocabulary: said, not raised
+    bundle = w._repr_mimebundle_()
+    assert "capitals: romeo" in bundle["text/plain"] and "you</b>&gt; capitals: romeo" in bundle["text/html"]
+    w.ask("capitals: b")
+    assert len(w.transcript) == 3 and "capitals: b" in w.text()
+
+
+def test_chat_diagrams():
+    assert len(diagrams.chat_pipeline().axes) == 1
+    fig = diagrams.loss_mask(["<|user|>", "a", "<|end|>", "<|assistant|>", "A"], [None, None, None, "A", "<|end|>"])
+    words = [t.get_text() for t in fig.axes[0].texts]
+    assert "U" in words and "E" in words and any("Loss on 2 of 5 positions" in w for w in words)
+    with pytest.raises(ValueError):
+        diagrams.loss_mask(["a"], [])
+    fig = diagrams.grpo_group("capitals: ab", ["AB", "Ab", ""], [1.0, 0.0, 0.0], [2 / 3, -1 / 3, -1 / 3])
+    words = [t.get_text() for t in fig.axes[0].texts]
+    assert "+0.667" in words and "-0.333" in words and any("group mean reward 0.333" in w for w in words)
+    with pytest.raises(ValueError):
+        diagrams.grpo_group("x", ["a"], [1.0, 0.0], [0.5])

@@ -91,7 +91,7 @@ def input_lines(interactive: bool):
 def cmd_chat(args: argparse.Namespace) -> None:
     import torch
 
-    from ..chat import Message, generate_replies
+    from ..chat import Message, generate_replies, one_line
     from ..device import resolve_device
     from ..sampling import check_sampling
 
@@ -122,7 +122,7 @@ def cmd_chat(args: argparse.Namespace) -> None:
             continue
         reply, finished = generate_replies(model, tokenizer, [prompt], args.max_new_tokens, args.temperature,
                                            args.top_k, generator)[0]
-        print(tokenizer.decode(reply), flush=True)
+        print(one_line(tokenizer.decode(reply)), flush=True)
         if interactive and not finished:
             print(f"# (cut at {args.max_new_tokens} tokens: no <|end|>)", file=sys.stderr)
         if args.history:

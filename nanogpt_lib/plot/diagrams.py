@@ -20,7 +20,8 @@ from numpy.typing import ArrayLike
 from .labels import show_token
 
 __all__ = ["attention_flow", "attention_masks", "batch_windows", "bigram_table", "bpe_merge_tree", "causal_mask",
-           "gpt_architecture", "one_hot_lookup", "sliding_windows", "training_step", "transformer_block"]
+           "chat_pipeline", "gpt_architecture", "grpo_group", "loss_mask", "one_hot_lookup", "sliding_windows",
+           "training_step", "transformer_block"]
 
 # Colours shared by the figures: context, target, masked.
 CONTEXT, TARGET, MASKED, NEUTRAL = "#9ecae1", "#fdae6b", "#d9d9d9", "#f7f7f7"
@@ -434,4 +435,70 @@ def sliding_windows(n_tokens: int, block_size: int, starts: dict[int, Sequence[i
         ax.set_title(f"block size {block_size}, stride {stride}: {rows} windows "
                      "(blue: read as context only, orange: the targets it scores)", fontsize=10)
         _blank(ax, (-2.6, n_tokens + 0.2), (-0.2, rows + 0.7))
+    return _finish(fig)
+
+
+# ------------------------------------------------------------------------------------------------ 10: chat
+def chat_pipeline() -> Figure:
+    """From a base GPT to a chat model: grow the vocabulary, supervised fine-tuning, reinforcement learning."""
+    fig, ax = plt.subplots(figsize=(11, 2.6))
+    stages = [
+        ("base GPT\ncontinues Shakespeare", NEUTRAL, "pretraining\n(notebook 08)"),
+        ("+ 3 chat tokens\n<|user|> <|assistant|> <|end|>\n(new rows: mean of the old)", CONTEXT, "grow_vocab"),
+        ("SFT model\nimitates correct replies\n(loss on the assistant's tokens)", TARGET, "sft"),
+        ("GRPO model\nreplies that score better\nthan their group, pushed up", "#a1d99b", "grpo + KL to SFT"),
+    ]
+    for i, (text, color, label) in enumerate(stages):
+        x = 1.4 + 2.9 * i
+        _box(ax, x, 1.0, 2.4, 1.15, text, color, fontsize=8.5)
+        ax.text(x, 0.12, label, ha="center", va="center", fontsize=8, color="#636363", family="monospace")
+        if i:
+            _arrow(ax, (x - 2.9 + 1.2, 1.0), (x - 1.2, 1.0))
+    _blank(ax, (0.0, 11.9), (-0.15, 1.75))
+    return _finish(fig)
+
+
+def loss_mask(reads: Sequence[str], targets: Sequence[str | None]) -> Figure:
+    """Which positions of a conversation the SFT loss counts: position t reads `reads[t]` and is trained to
+    predict `targets[t]` (None where the target is -1: no loss). Counted targets are coloured."""
+    if len(reads) != len(targets):
+        raise ValueError("reads and targets must have one entry per position")
+    T = len(reads)
+    short = {"<|user|>": "U", "<|assistant|>": "A", "<|end|>": "E"}
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.36 * T + 1.6), 1.9))
+    for t, (r, y) in enumerate(zip(reads, targets)):
+        _cell(ax, t, 1.0, short.get(r, show_token(r)), CONTEXT if r in short else NEUTRAL, fontsize=8)
+        _cell(ax, t, 0.0, "·" if y is None else short.get(y, show_token(y)), MASKED if y is None else TARGET,
+              fontsize=8)
+    ax.text(-0.3, 1.5, "reads x", ha="right", va="center", fontsize=9)
+    ax.text(-0.3, 0.5, "predicts y", ha="right", va="center", fontsize=9)
+    counted = sum(y is not None for y in targets)
+    ax.text(T / 2, -0.45, f"U, A, E: <|user|>, <|assistant|>, <|end|>.  Loss on {counted} of {T} positions "
+            "(orange): the assistant's reply and its <|end|>; grey: target -1, ignored", ha="center", va="center",
+            fontsize=8.5)
+    _blank(ax, (-2.6, T + 0.2), (-0.8, 2.1))
+    return _finish(fig)
+
+
+def grpo_group(prompt: str, replies: Sequence[str], rewards: Sequence[float], advantages: Sequence[float]) -> Figure:
+    """One GRPO group: G sampled replies to one prompt, each with its reward and its advantage, reward minus
+    the group's mean (green: pushed up, red: pushed down, grey: zero, no push)."""
+    if not len(replies) == len(rewards) == len(advantages):
+        raise ValueError("one reward and one advantage per reply")
+    G = len(replies)
+    fig, ax = plt.subplots(figsize=(8.5, 0.42 * G + 1.3))
+    mean = sum(rewards) / G
+    ax.text(0.0, G + 0.35, f"user: {prompt}", fontsize=9, family="monospace", va="center", weight="bold")
+    ax.text(7.1, G + 0.35, "reward", fontsize=8.5, ha="center", va="center")
+    ax.text(8.5, G + 0.35, "advantage", fontsize=8.5, ha="center", va="center")
+    for i, (reply, r, a) in enumerate(zip(replies, rewards, advantages)):
+        y = G - 1 - i
+        color = "#a1d99b" if a > 1e-9 else "#fc9272" if a < -1e-9 else MASKED
+        ax.text(0.2, y + 0.5, f"reply {i + 1}: {reply!r}", fontsize=8.5, family="monospace", va="center")
+        _cell(ax, 6.6, y + 0.05, f"{r:g}", NEUTRAL, size=0.9, fontsize=8)
+        ax.add_patch(Rectangle((7.8, y + 0.05), 1.4, 0.9, facecolor=color, edgecolor="#636363", lw=0.8))
+        ax.text(8.5, y + 0.5, f"{a:+.3f}", ha="center", va="center", fontsize=8, family="monospace")
+    ax.text(4.6, -0.45, f"group mean reward {mean:.3f}; advantage = reward - mean", ha="center", fontsize=8.5)
+    _blank(ax, (0.0, 9.4), (-0.8, G + 0.7))
+    ax.set_aspect("auto")
     return _finish(fig)

@@ -232,3 +232,74 @@ def attention_explorer(model: torch.nn.Module, tokenizer: Tokenizer, text: str, 
                        position: int | None = None) -> AttentionExplorer:
     """Layer / head / position sliders over the attention of `model` on `text` (cut to its context)."""
     return AttentionExplorer(model, tokenizer, text, layer, head, position)
+
+
+# ------------------------------------------------------------------------------------------------- chat
+class ChatWidget:
+    """A text box to talk to a chat model (notebook 10): each message is a new conversation, as in fine-tuning,
+    answered greedily (or at `temperature`) until `<|end|>`. `transcript` holds (message, reply) pairs.
+
+    Its static form is the transcript itself, as HTML and plain text: a saved notebook shows the exchanges asked
+    in code (`ask`) where the live widget cannot run.
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer, messages=(), max_new_tokens: int = 32,
+                 temperature: float = 0.0, seed: int = 0) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens, self.temperature = max_new_tokens, temperature
+        self.generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+        self.transcript: list[tuple[str, str]] = []
+        self.widget = None
+        try:
+            w = _ipywidgets()
+        except ImportError:
+            w = None
+        if w is not None:
+            self.box = w.Text(placeholder="type a message and press Enter", continuous_update=False,
+                              layout=w.Layout(width="600px"))
+            self.view = w.HTML()
+            self.box.observe(self._submitted, names="value")
+            self.widget = w.VBox([self.view, self.box])
+        for message in messages:
+            self.ask(message)
+
+    def ask(self, message: str) -> str:
+        """The model's reply to `message` (a new conversation), added to the transcript."""
+        from ..chat import Message, generate_replies, one_line
+
+        try:
+            prompt = self.tokenizer.render_prompt([Message("user", message)])
+            ids, finished = generate_replies(self.model, self.tokenizer, [prompt], self.max_new_tokens,
+                                             self.temperature, generator=self.generator)[0]
+            reply = one_line(self.tokenizer.decode(ids)) + ("" if finished else " [no <|end|>]")
+        except (KeyError, ValueError) as e:  # a character outside the vocabulary, a message too long
+            reply = f"[error: {e}]"
+        self.transcript.append((message, reply))
+        if self.widget is not None:
+            self.view.value = self.html()
+        return reply
+
+    def _submitted(self, change) -> None:
+        if change["new"].strip():
+            self.ask(change["new"])
+            self.box.value = ""
+
+    def text(self) -> str:
+        return "\n".join(f"you> {m}\nbot> {r}" for m, r in self.transcript)
+
+    def html(self) -> str:
+        rows = "".join(f"<div><b>you</b>&gt; {html.escape(m)}<br><b>bot</b>&gt; {html.escape(r)}</div>"
+                       for m, r in self.transcript)
+        return f"<div style='font-family: monospace; line-height: 1.6'>{rows}</div>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        data = dict(self.widget._repr_mimebundle_()) if self.widget is not None else {}
+        data["text/html"] = self.html()
+        data["text/plain"] = self.text()
+        return data
+
+
+def chat_widget(model: torch.nn.Module, tokenizer, messages=(), max_new_tokens: int = 32,
+                temperature: float = 0.0, seed: int = 0) -> ChatWidget:
+    """A chat box over a fine-tuned `model`, with `messages` already asked (they are what a saved notebook shows)."""
+    return ChatWidget(model, tokenizer, messages, max_new_tokens, temperature, seed)
