@@ -173,7 +173,7 @@ def text_loss(model: nn.Module, ids: torch.Tensor | np.ndarray, max_tokens: int 
 class SFTConfig:
     """Settings of a supervised fine-tuning run (AdamW, warmup then cosine decay to `min_lr`)."""
 
-    steps: int = 300
+    steps: int = 600
     batch_size: int = 32  # conversations per step
     learning_rate: float = 1e-3
     min_lr: float = 1e-4

@@ -61,7 +61,7 @@ import torch
 from IPython.display import Markdown, display
 from torch.nn import functional as F
 
-from nanogpt_lib import get_config, load_corpus, load_model_and_tokenizer, pick, train
+from nanogpt_lib import PRESETS, get_config, load_corpus, load_model_and_tokenizer, pick, train
 from nanogpt_lib.chat import ChatTokenizer, Message, generate_replies
 from nanogpt_lib.finetune import (
     SFTConfig,
@@ -119,7 +119,7 @@ print(", ".join(f"{k}={v}" for k, v in S.items()), f"; seeds {SEEDS}")
 # The `modern` preset of notebook 08 (4 layers, 128-wide, a 128-character window, Muon), trained on Tiny
 # Shakespeare for fewer steps than the preset's 1800, to leave time for the rest. If you trained one yourself
 # (`nanogpt train --preset modern --out-dir runs/modern`), put its run folder in `RUN_FOLDER`. Fast mode
-# trains the `tiny` shape with a 128-character window instead (the tiny preset's window of 32 holds only the
+# trains the `tiny` shape with a 128-character window instead (the tiny preset's own window holds only the
 # shortest conversations).
 
 # %%
@@ -138,7 +138,7 @@ else:
               f"val loss {result.history.eval_val_loss[-1]:.3f}")
 c = base.config
 print(f"{c.n_layer} layers, n_embd {c.n_embd}, window {c.block_size} tokens, {base.num_params():,} parameters; "
-      f"{source}")
+      f"{source} (the preset trains {PRESETS['modern']['max_iters']} steps)")
 
 # %% [markdown]
 # ## 2. Tasks with answers a program can check
@@ -172,6 +172,7 @@ test_set = make_examples("test", S["test_per_task"], seed=0)
 for task in TASKS:
     e = next(e for e in train_set if e.task == task)
     print(f"{task:9} user: {e.prompt!r:60} assistant: {e.answer!r}")
+print(f"digits in the corpus: {[ch for ch in base_tok.decode(range(base_tok.vocab_size)) if ch.isdigit()]}")
 overlap = {e.unit for e in train_set} & {e.unit for e in test_set}
 print(f"\ntraining examples: {len(train_set):,}; held-out: {len(test_set):,}; units in both: {len(overlap)}")
 print("\ntraining set\n" + format_stats(dataset_stats(train_set)))
@@ -258,8 +259,8 @@ print(tok.name, tok.vocab_size, tok.decode(tok.render(conversation)))
 print("the prompt the model answers:", tok.decode(tok.render_prompt(conversation[:1])))
 
 # %% [markdown]
-# **New tokens need new rows.** The embedding matrix $W_E$ (65 × 128) and the untied LM head $W_U$
-# (65 × 128) each get three rows. Random rows would be vectors the layers have never seen, and as output rows
+# **New tokens need new rows.** The embedding matrix $W_E$ and the untied LM head $W_U$ (each $V \times C$:
+# one row per token) each get three rows. Random rows would be vectors the layers have never seen, and as output rows
 # they could give the new tokens logits far larger or smaller than the others'. We start every new row at the
 # **mean** of the old rows (plus a little noise so that the three differ): as an input it reads like an
 # average character, and as an output row its logit is the average of the old logits,
@@ -277,8 +278,8 @@ with torch.no_grad():
 print(f"largest change of an old token's logit: {(new_logits[..., :V] - old_logits).abs().max():.2e}")
 print(f"probability on the 3 new tokens, averaged over Shakespeare positions: "
       f"{new_logits.softmax(-1)[..., V:].sum(-1).mean():.4f}")
-print(f"new output rows: distance to the mean row / the mean row's length = "
-      f"{((new_rows - mean_row).norm(dim=1) / mean_row.norm()).tolist()}")
+print("new output rows: distance to the mean row / the mean row's length = "
+      + ", ".join(f"{v:.3f}" for v in ((new_rows - mean_row).norm(dim=1) / mean_row.norm()).tolist()))
 print(f"Shakespeare val loss: base {text_loss(base, corpus.val):.4f}, grown {text_loss(model0, corpus.val):.4f}")
 
 # %% [markdown]
@@ -443,16 +444,19 @@ plt.show()
 # out. The rewards are exact (1 for a correct reply, 0 otherwise), so there is no reward model to fool.
 #
 # One group by hand, from the SFT model of seed 0: sample $G$ replies to a training prompt at temperature 1,
-# reward them, and compute the advantages.
+# reward them, and compute the advantages. We take the first `reverse` prompt of the training set whose group
+# is not flat (some replies right, some wrong), so that the picture shows a signal.
 
 # %%
 policy = sft_models[SEEDS[0]]
 G = S["grpo_group"]
 gen = torch.Generator().manual_seed(0)
-example = next(e for e in train_set if e.task == "reverse")
-prompt = tok.render_prompt(example.conversation(with_answer=False))
-replies = generate_replies(policy, tok, [prompt] * G, max_new_tokens=16, temperature=1.0, generator=gen)
-rewards = torch.tensor([float(done and tok.decode(r) == example.answer) for r, done in replies])
+for example in [e for e in train_set if e.task == "reverse"][:20]:  # the first group with a signal, if any
+    prompt = tok.render_prompt(example.conversation(with_answer=False))
+    replies = generate_replies(policy, tok, [prompt] * G, max_new_tokens=16, temperature=1.0, generator=gen)
+    rewards = torch.tensor([float(done and tok.decode(r) == example.answer) for r, done in replies])
+    if 0 < rewards.sum() < G:
+        break
 advantages = rewards - rewards.mean()
 diagrams.grpo_group(example.prompt, [tok.decode(r) + ("" if done else "…") for r, done in replies],
                     rewards.tolist(), advantages.tolist())
@@ -527,8 +531,8 @@ plt.show()
 # %% [markdown]
 # ## 6. Base, SFT, GRPO: the held-out scores
 #
-# Every model answers the same held-out questions, greedily. The bars are the accuracy per task (one dot per
-# seed), with each seed's 95% interval.
+# Every model answers the same held-out questions, greedily. The dots are the accuracy per task (one per seed;
+# one for the base model, which all seeds share), with each one's 95% interval.
 
 # %%
 STAGES = {"base": {s: base_scores for s in SEEDS}, "SFT": sft_scores, "SFT + GRPO": rl_scores}
@@ -536,9 +540,9 @@ fig, ax = plt.subplots(figsize=(10, 3.6))
 columns = [*TASKS, "all"]
 for k, (stage, by_seed) in enumerate(STAGES.items()):
     for j, task in enumerate(columns):
-        for n, seed in enumerate(SEEDS):
+        for n, seed in enumerate(SEEDS[:1] if stage == "base" else SEEDS):  # one base model for all seeds
             s = by_seed[seed][task]
-            xpos = j + (k - 1) * 0.27 + (n - 1) * 0.06
+            xpos = j + (k - 1) * 0.27 + (0 if stage == "base" else (n - 1) * 0.06)
             ax.errorbar(xpos, s.accuracy, yerr=[[s.accuracy - s.low], [s.high - s.accuracy]], fmt="o", ms=3,
                         color=f"C{k}", capsize=2, lw=0.8, label=stage if j == n == 0 else None)
 ax.set_xticks(range(len(columns)), columns)
@@ -593,21 +597,23 @@ for new, old in (("SFT", "base"), ("SFT + GRPO", "SFT")):
               f"{mean_accuracy(STAGES[new], task):6.1%} (mean of seeds); {new} {verdicts[new, task]}")
 
 # %% [markdown]
-# Read those lines with the plots above. SFT's jump from the base model is mostly the **format**: the base
-# model cannot answer at all, because it has never seen `<|assistant|>` and never ends a turn. Within the SFT
-# scores, the tasks differ in how much *skill* they take: a fixed change per character is easy for attention,
-# reading a word backwards needs every position to find its mirror, and `speaker` needs knowledge of the plays
-# that a model this small, trained this briefly, mostly does not have (compare its accuracy with the first-name
-# baseline of section 2).
+# Read those lines with the plots above. Part of SFT's jump from the base model is the **format**: the base
+# model cannot answer at all, because it has never seen `<|assistant|>` and never ends a turn. The rest is
+# *skill*, and the tasks differ in how much they take: a fixed change per character should be the easiest
+# for attention, reading a word backwards needs every position to find its mirror, and `speaker` needs
+# knowledge of the plays that a model this small, trained this briefly, has little of (compare its accuracy
+# with the first-name baseline of section 2).
 #
-# Whether GRPO adds to SFT is the honest question. GRPO can only sharpen what the SFT model sometimes gets
-# right: a group in which every sample is wrong, or every one is right, has zero advantage everywhere and
-# gives no gradient (the "flat groups" plot). And it has far fewer updates than SFT had. Note also what this
-# comparison does not control: GRPO is *extra* training on top of SFT, so part of any gain could come from
-# training longer at all; the fair control would continue SFT for the same time and grade that too. If the line for
-# `SFT + GRPO` says the intervals overlap, that is the result of this run, not a failure to report: with
-# these few steps on 2 CPU cores the improvement, if any, is within what the seeds and the test sample allow
-# us to see.
+# Whether GRPO adds to SFT is the honest question, and the lines above answer it for this run. GRPO can only
+# sharpen what the SFT model sometimes gets right when it samples: a group in which every sample is wrong, or
+# every one is right, has zero advantage everywhere and gives no gradient (the "flat groups" plot; exercise 4
+# measures, per task, how often sampling finds a right reply at all). It also ran far fewer steps than SFT, at
+# a small learning rate, held near the SFT model by the KL penalty: with these settings it changes the model
+# little, and a change of a few points is within what three seeds and the test sample can resolve. (A larger
+# learning rate moves the model further, which is not the same as better: the reward-hacking run below uses
+# one.) And what this comparison does not control: GRPO is *extra*
+# training on top of SFT, so even a clear gain could partly come from training longer at all; the fair
+# control would continue SFT for the same time and grade that too.
 #
 # ## 7. What can go wrong
 #
@@ -646,14 +652,19 @@ hack_cfg = RLConfig(steps=S["hack_steps"], prompts_per_step=S["grpo_prompts"], g
                     learning_rate=1e-3, kl_coef=0.0)
 hack_logs = grpo(hacked, tok, train_set, hack_cfg, reward_fn=prefix_reward)
 hack_scores = scores(grade(hacked, tok, test_set))
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(smooth([m["reward"] for m in hack_logs], 5), label="prefix reward (what it optimises)")
-ax.plot(smooth([m["correct"] for m in hack_logs], 5), label="exact accuracy of the samples")
+fig, (ax, ax_kl) = plt.subplots(1, 2, figsize=(11, 3))
+ax.plot([m["reward"] for m in hack_logs], label="prefix reward (what it optimises)")
+ax.plot([m["correct"] for m in hack_logs], label="exact accuracy of the samples")
 ax2 = ax.twinx()
-ax2.plot(smooth([m["length"] for m in hack_logs], 5), color="C2", ls="--", label="reply length (right axis)")
+ax2.plot([m["length"] for m in hack_logs], color="C2", ls="--", label="reply length, tokens (right axis)")
+ax2.set_ylim(bottom=0)
 ax.set(xlabel="GRPO step with prefix_reward", ylim=(-0.05, 1.05), title="reward hacking")
-ax.legend(fontsize=8, loc="lower left")
-ax2.legend(fontsize=8, loc="lower right")
+ax.legend(fontsize=8, loc="center left")
+ax2.legend(fontsize=8, loc="center right")
+ax_kl.plot([m["kl"] for m in hack_logs], color="C3")
+ax_kl.set(xlabel="GRPO step with prefix_reward", ylabel="nats per reply token", title="KL(π ‖ π_SFT), no penalty")
+ax_kl.grid(alpha=0.3)
+plt.tight_layout()
 plt.show()
 first, last = hack_logs[: max(1, len(hack_logs) // 5)], hack_logs[-max(1, len(hack_logs) // 5) :]
 change = {key: (statistics.fmean(m[key] for m in first), statistics.fmean(m[key] for m in last))
@@ -739,9 +750,9 @@ for task in ("reverse", "count"):
 # The model above has under a million parameters and reads characters. It was pretrained for minutes on one
 # megabyte of Shakespeare and fine-tuned on four made-up tasks. It is **not ChatGPT**, and the transcripts
 # show it: it answers the four kinds of question it was trained on, with the accuracies printed above, and
-# nothing else: ask it anything outside the tasks and it answers with the shape of a task reply. It follows
-# the format, not instructions in general; it does not generalise to new tasks; its "knowledge" of who speaks
-# which line is near what two-way guessing gives.
+# nothing else (the last message of the chat box shows what it makes of anything outside the tasks). It
+# learned a format and four narrow skills, not to follow instructions; and how much it knows about who speaks
+# which line is its `speaker` accuracy measured against the first-name baseline of section 2.
 #
 # **What carries over to the real recipe** (nanochat, Llama, ChatGPT's published outline):
 # - the pipeline itself: pretrain on raw text, then SFT on conversations, then reinforcement learning;

@@ -44,7 +44,7 @@ def add_parser(sub) -> dict[str, argparse.ArgumentParser]:
     f.add_argument("--out-dir", required=True, help="the new run folder")
     f.add_argument("--force", action="store_true", help="replace a run already in --out-dir")
     f.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, of {', '.join(TASKS)} (default all)")
-    f.add_argument("--steps", type=int, default=None, help="optimizer steps (default: sft 300, rl 100)")
+    f.add_argument("--steps", type=int, default=None, help="optimizer steps (default: sft 600, rl 100)")
     f.add_argument("--learning-rate", type=float, default=None, help="peak rate (default: sft 1e-3, rl 1e-4)")
     f.add_argument("--train-examples", type=int, default=2000, help="generated training examples per task")
     f.add_argument("--eval-examples", type=int, default=200, help="held-out examples per task scored at the end")
@@ -194,7 +194,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         loss_before = text_loss(model, shakespeare)
         t0 = time.time()
         if args.stage == "sft":
-            cfg = SFTConfig(steps=args.steps or 300, batch_size=args.batch_size or 32, seed=args.seed,
+            cfg = SFTConfig(steps=args.steps or 600, batch_size=args.batch_size or 32, seed=args.seed,
                             learning_rate=args.learning_rate or 1e-3, min_lr=(args.learning_rate or 1e-3) / 10)
             print(f"sft: {len(train_set)} conversations ({', '.join(tasks)}), {cfg.steps} steps of {cfg.batch_size}")
             history = sft(model, tokenizer, [e.conversation() for e in train_set], cfg, callback=lambda s, h: print(
