@@ -205,9 +205,9 @@ plt.show()
 #
 # With `out_dir`, `train` writes the run folder: `ckpt.pt` (saved atomically at every evaluation: a crash
 # mid-write keeps the previous file), `best.pt` (lowest validation loss), `config.json`, `tokenizer.json`,
-# `history.json` and `loss.png`. A checkpoint holds everything needed to continue *exactly*: weights,
-# optimizer moments ($m$ and $v$ above), step, history, and the state of every random generator (batches,
-# dropout).
+# `data.json` (which text it trained on, and the sizes of its split), `history.json` and `loss.png`. A
+# checkpoint holds everything needed to continue *exactly*: weights, optimizer moments ($m$ and $v$ above),
+# step, history, and the state of every random generator (batches, dropout).
 #
 # The demo: train a run straight through; then train the same run in two halves, "crashing" after the
 # first half and resuming with `resume=True`. The schedule must not depend on where we stop, so both use

@@ -302,7 +302,7 @@ print("decode_hand round-trips")
 # `BPETokenizer.from_tiktoken` does this. If our pure-Python `encode_slow` then reproduces tiktoken's ids on the
 # whole corpus and on awkward text (accents, emoji built from several code points, runs of whitespace), our
 # pre-split and merge loop are GPT-2's. Offline, the ranks come from a local copy of tiktoken's file
-# (`NANOGPT_GPT2_RANKS=/path/to/gpt2.tiktoken`); online, tiktoken downloads it.
+# `r50k_base.tiktoken` (`NANOGPT_GPT2_RANKS=/path/to/r50k_base.tiktoken`); online, tiktoken downloads it.
 
 # %%
 try:
@@ -531,8 +531,8 @@ print(f"Per step, the bpe model saw {results['bpe']['chars_per_step'] / results[
       "many characters as the char model")
 
 # %% [markdown]
-# **Reading the results.** What to look for: with the same `block_size`, a BPE model sees several times more
-# text in its context and per training step than a character model (the last printed line says how many), which
+# **Reading the results.** What to look for: with the same `block_size`, a BPE model sees more text in its
+# context and per training step than a character model (the last printed line says how many times as much), which
 # usually shows up as fewer bits per character for the same compute. The price is a bigger embedding table and
 # output layer (the FLOPs table above: with GPT-2's vocabulary the output layer would take most of the budget),
 # and rare tokens that are seen only a few times. The two subword models were still improving at the end
