@@ -523,19 +523,19 @@ for a, b in [(one_head, n_heads), (n_heads, with_ff), (with_ff, plain), (plain, 
 # - **Feed-forward.** The MLP adds per-token computation after the communication.
 # - **Depth without help.** Compare the three-block stack without residual connections or LayerNorm with
 #   the one-layer models: it has three times the parameters of the feed-forward model, and it is much
-#   *worse* (3.265 against 2.530). The signal and its gradient must pass through every layer, and the
-#   next section measures how fast the gradient fades.
+#   *worse* (compare their val losses in the table above). The signal and its gradient must pass through
+#   every layer, and the next section measures how fast the gradient fades.
 # - **Residual connections** give the same depth a direct path.
 # - **LayerNorm** keeps every layer's input at the same scale. That is insurance for deep stacks, high
 #   learning rates and long runs; this short run of three blocks needs none of it, so do not expect a gain
 #   here. The last sentence above says whether it helped, hurt, or made no difference we can measure: in the
-#   run shown, it hurt (2.351 with LayerNorm against 2.260 without, every seed agreeing), a reminder that a
+#   run shown, it hurt, every seed agreeing (the table above has both val losses), a reminder that a
 #   piece built for deep, long runs is not free in a short, shallow one.
 #   Notebook 04 trains deeper models for longer, with LayerNorm.
 #
 # Dropout is left out of this comparison on purpose: it fights overfitting, and in a few hundred steps on
-# fresh text there is nothing to overfit. It starts to pay once the training loss falls below the validation
-# loss, in longer runs of bigger models (notebook 04).
+# fresh text there is nothing to overfit. It is for longer runs of bigger models, where the training loss
+# falls below the validation loss: notebook 04 shows that gap opening (it trains without dropout too).
 #
 # ## How far does the gradient reach?
 #
