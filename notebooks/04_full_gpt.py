@@ -639,7 +639,8 @@ print(f"top-p keeps 1 token at {share_sure:.0%} of the positions (top-k 5 would 
 # the next letter is nearly determined) top-p keeps one or a few characters, fewer than top-k's fixed 5, so it
 # rarely picks a wrong letter. Where many continuations are plausible (at the start of a word or a line) top-p
 # keeps many, where top-k with k = 5 would cut off good candidates. Top-p adapts to the model's uncertainty;
-# top-k does not. The printed shares say how often each case occurs for this briefly trained model.
+# top-k does not. The printed shares say how often each case occurs: for this briefly trained model, which is
+# rarely sure of the next character, the wide case is by far the more common one.
 ### END SOLUTION
 
 
