@@ -131,9 +131,10 @@ print("the fastest RMSNorm here is " + ("slower than" if fastest_rms > 1.2 * ms[
 
 # %% [markdown]
 # Read the last line of the output. PyTorch has one fused CPU kernel for LayerNorm; our RMSNorm is several
-# separate operations (square, mean, square root, two multiplications), each reading and writing the whole
-# tensor, and its backward pass is as many again. Where `F.rms_norm` is not much faster than ours, your
-# PyTorch has no fused RMSNorm kernel for the CPU either. So on a CPU the "simpler" normalisation can take
+# separate operations (square, mean, add $\epsilon$, square root, multiply, divide), each reading and writing
+# the whole tensor, and its backward pass is as many again. Compare `F.rms_norm` with both: where it beats
+# ours, PyTorch saves some of those passes; where it is still slower than LayerNorm, even PyTorch's own
+# RMSNorm costs more on this CPU than its LayerNorm. So on a CPU the "simpler" normalisation can take
 # longer, though it does less arithmetic; on a GPU, with fused kernels for both, the order can differ. The
 # ablation below measures what a normalisation's speed does to a whole training run.
 #
@@ -205,7 +206,8 @@ plt.show()
 # The size of the logits is now set by the gains alone (at the start, with all gains 1, by $\sqrt d$).
 # The bound is reached when $q$ and $k$ put all their length on one feature $i$ with the largest gain product:
 # then $\bar q_i = \bar k_i = \sqrt d$. (A tempting shortcut, $\lVert g_q \rVert\, \lVert g_k \rVert / \sqrt d$,
-# is wrong unless the gains are uniform; the next cell computes a counterexample.)
+# is not a bound: the logits can exceed it, for example whenever $g_q = g_k$ and the gains are not all of the
+# same size; the next cell computes a counterexample.)
 
 # %%
 d = 4
@@ -273,8 +275,9 @@ with torch.no_grad():
 #   As cheap as ReLU, and smooth at 0; modded-nanogpt uses it.
 # - **SwiGLU** (Shazeer, 2020; Llama): a *gated* MLP with three matrices,
 #   $$\mathrm{SwiGLU}(x) = W_2\big(\mathrm{SiLU}(W_g x) \odot W_u x\big), \qquad \mathrm{SiLU}(a) = a\,\sigma(a),$$
-#   whose hidden width is $\tfrac{8}{3} C$ (rounded up to a multiple of 8), so that it has as many
-#   parameters as the $4C$ GELU MLP. The library stacks $W_g$ and $W_u$ in one matrix `c_fc`.
+#   whose hidden width is $\tfrac{8}{3} C$ (rounded up to a multiple of 8), so that it has about as many
+#   parameters as the $4C$ GELU MLP (the rounding adds a few; the cell below counts them). The library
+#   stacks $W_g$ and $W_u$ in one matrix `c_fc`.
 
 # %%
 a = torch.linspace(-3, 3, 200)
@@ -534,15 +537,17 @@ for name in list(VARIANTS)[1:]:
 # ## 8. The `modern` preset
 #
 # The preset keeps what the evidence supports, and says which evidence that is. The exploration behind it,
-# with every number, is in `benchmarks/modern_exploration.md`; it ran on the same kind of 2-core machine.
+# with every number, is in `benchmarks/modern_exploration.md`; it ran single-threaded on a shared 2-core Xeon
+# VM and compared the variants by their val loss at the same step.
 #
 # - **Muon and RoPE**: the verdicts above judge each on its own, over every seed: these are the changes
 #   that help alone.
 # - **QK-norm**: on its own, with AdamW, it is not what makes the difference (see its verdict above); the
 #   preset keeps it for what it does *next to Muon*. In the exploration's leave-one-out runs (Muon with all
 #   the other pieces, 200 steps), removing QK-norm raised the val loss at step 200 by 0.15 (2.03 instead of
-#   1.88), while removing RMSNorm, untying or the MLP choice moved it by 0.01 or less. That was **one seed
-#   per run**: a difference more than ten times the others', but not measured over seeds as the table above.
+#   1.88), while removing RMSNorm, untying or the MLP choice moved it by about 0.01 or less. That was
+#   **one seed per run**: a difference more than ten times the others', but not measured over seeds as the
+#   table above.
 # - **ReLU² and untied embeddings**: no measurable effect on the loss per step in the exploration; their
 #   verdicts above say what this run found, and the `ms/step` column what each costs. They stay because they
 #   cost little (ReLU² is as cheap as GELU; the untied head is 8,320 parameters) and modded-nanogpt and Llama
@@ -564,11 +569,12 @@ display(Markdown("\n".join(rows)))
 # `nanogpt bench time-to-loss --preset modern --target 1.89 --target 1.6 --target 1.5` measures the time to
 # those losses from process start, start-up included, over several fresh processes
 # (`benchmarks/time_to_loss.sh` runs it side by side with the `cpu` preset and nanoGPT's own CPU recipe).
-# A whole run takes minutes, more than this notebook spends, so we quote the measured result instead of
-# re-running it: in `benchmarks/RESULTS.md` ("time to a val loss after the speed-ups"), on a 2-core Xeon
-# with PyTorch 2.13, the 1800-step preset reached val ≤ 1.89 after a median 53.7 s, ≤ 1.60 after 221.9 s
-# and ≤ 1.50 after 385.7 s, ending at 1.4896 (three fresh processes with the same seed, so the spread there
-# is the machine's timing noise, not the seeds'); nanoGPT's own CPU recipe took 156.9 s to reach 1.89. That
+# A whole run takes over seven minutes on a 2-core machine, about as long as all the ablation's runs above
+# took together, so we quote the measured result instead of re-running it: in `benchmarks/RESULTS.md`
+# ("time to a val loss after the speed-ups"), on a 2-core Xeon with PyTorch 2.13, the 1800-step preset
+# reached val ≤ 1.89 after a median 53.7 s, ≤ 1.60 after 221.9 s and ≤ 1.50 after 385.7 s, ending at 1.4896
+# after 433–448 s (three fresh processes with the same seed, so the spread there is the machine's timing
+# noise, not the seeds'); nanoGPT's own CPU recipe took 156.9 s to reach 1.89. That
 # is the preset as a whole against another recipe; the pieces' share in it is what the ablation above and
 # the exploration measured.
 #

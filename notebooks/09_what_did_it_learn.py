@@ -159,7 +159,7 @@ print(f"same attention in all {len(attention)} layers; residual stream: {len(cap
 # ## Every head on one passage
 #
 # Each small square is one head's $A$ on the passage: query position down, key position across, the
-# causal mask blank above the diagonal. Look for a few shapes: a bright line just below the diagonal (the
+# causal mask dark (zero) above the diagonal. Look for a few shapes: a bright line just below the diagonal (the
 # head reads the **previous character**), a bright first column (it parks its attention on the **first
 # character**), bright columns at the newlines, and diffuse heads that average over many positions.
 
@@ -203,7 +203,8 @@ print("previous-token score, layer x head:\n", previous_by_hand.numpy().round(2)
 # %% [markdown]
 # Now all four, with `interpret`'s key sets. To read a score, compare it with a head that spreads its
 # attention evenly over the past: it would score $\frac{1}{|Q|}\sum_t \frac{|K(t)|}{t+1}$, printed in
-# each title.
+# each title. Where even the strongest head scores about 1x that (the end of each printed line), no
+# head of this model has that habit, whatever a single passage seemed to show.
 
 # %%
 newline = tokenizer.encode("\n")
@@ -612,8 +613,9 @@ print(f"read from the embeddings alone, the lens predicts the *current* characte
 # %% [markdown]
 # Read the two curves from left to right: how much does each block improve the guess? The lens at the
 # embeddings is a special case. The head is tied to the token embedding ($W_U = W_E$, notebook 04), so
-# before any block has added anything, a character's logit is the similarity of its embedding to the
-# current character's, and a vector tends to be most similar to itself: the last printed line says how
+# before any block has added anything, a character's logit is the dot product of its embedding with the
+# current character's (plus its position's vector, through $\mathrm{LN}_f$), and a vector tends to be most
+# similar to itself: the last printed line says how
 # often that "prediction" is simply the current character again.
 #
 # Position by position, on the start of our passage: each column is a position, each row a snapshot; the
