@@ -572,9 +572,10 @@ display(Markdown("\n".join(rows)))
 # A whole run takes over seven minutes on a 2-core machine, about as long as all the ablation's runs above
 # took together, so we quote the measured result instead of re-running it: in `benchmarks/RESULTS.md`
 # ("time to a val loss after the speed-ups"), on a 2-core Xeon with PyTorch 2.13, the 1800-step preset
-# reached val ≤ 1.89 after a median 53.7 s, ≤ 1.60 after 221.9 s and ≤ 1.50 after 385.7 s, ending at 1.4896
-# after 433–448 s (three fresh processes with the same seed, so the spread there is the machine's timing
-# noise, not the seeds'); nanoGPT's own CPU recipe took 156.9 s to reach 1.89. That
+# reached val ≤ 1.89 in 0.34× the time nanoGPT's own CPU recipe took to get there (medians of three fresh
+# processes, from process start), went on to 1.60 and 1.50, and ended at 1.4896 after a little over seven
+# minutes (three processes with the same seed, so the spread there is the machine's timing noise, not the
+# seeds'). That
 # is the preset as a whole against another recipe; the pieces' share in it is what the ablation above and
 # the exploration measured.
 #
@@ -785,8 +786,9 @@ print(f"lowest median at muon_lr = {best:g} (the preset uses {PRESETS['modern'][
     "its worst seed beats every seed of the other rates: the ranking holds beyond the seeds' spread" if clear else
     "the seeds' ranges overlap, so these runs cannot rank the rates"))
 # Interpretation: the printed lines say it. Where the ranges are apart, the best rate is better for these short
-# runs; where they overlap, the rates are equivalent as far as these seeds can tell. A rate far above the best
-# takes steps too large for the loss to settle; far below, it is slower. Three rates cannot locate the optimum
+# runs; where they overlap, the rates are equivalent as far as these seeds can tell (here the seeds' spread hides
+# any difference: too large a rate would keep the loss from settling, too small a one would be slower, but
+# these short runs do not show either). Three rates cannot locate the optimum
 # more finely than a factor of 4, and the best rate for 100 steps need not be the best for a whole run.
 ### END SOLUTION
 
