@@ -972,6 +972,9 @@ assert abs(capital_match - matches / 26) < 1e-6, (
 # %% [markdown]
 # ## What's next
 #
+# **10_chat_model** turns a GPT into a small chat model: chat tokens, supervised fine-tuning and
+# reinforcement learning with exact rewards, measured on questions it never saw.
+#
 # These are the first tools of *mechanistic interpretability*, the study of the algorithms inside trained
 # networks. To go further:
 # - Anthropic's "A Mathematical Framework for Transformer Circuits" explains attention-only models like our
