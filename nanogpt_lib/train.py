@@ -122,6 +122,23 @@ def estimate_loss(model: torch.nn.Module, corpus: Corpus, cfg: TrainConfig, devi
     return out
 
 
+@torch.no_grad()
+def window_losses(model: torch.nn.Module, corpus: Corpus, cfg: TrainConfig, device, split: str = "val") -> torch.Tensor:
+    """The loss of each window `estimate_loss` scores on `split` (the same windows, in eval mode), as a 1-D
+    tensor of `eval_iters * batch_size` values: their mean is its number, and their spread says how precise
+    that number is (standard error = std / sqrt(count))."""
+    data = corpus.train if split == "train" else corpus.val
+    gen = torch.Generator().manual_seed(cfg.seed + 1)  # estimate_loss's generator, so the same windows
+    out = []
+    with eval_mode(model):
+        for _ in range(cfg.eval_iters):
+            x, y = get_batch(data, cfg.batch_size, cfg.block_size, gen, torch.device(device))
+            logits = model(x)[0].float()
+            per_token = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+            out.append(per_token.view(y.shape).mean(dim=1).cpu())
+    return torch.cat(out)
+
+
 def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
     """A fresh GPT for `cfg`, or pretrained GPT-2 weights when `cfg.init_from` names them."""
     if cfg.init_from == "scratch":

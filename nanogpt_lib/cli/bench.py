@@ -2,8 +2,8 @@
 
 `bench train` runs the real training loop (`train`) on random tokens and reports ms/iter, tokens/s,
 model FLOPs utilisation (MFU) and peak memory, as the median over the timed iterations after warm-up.
-`bench time-to-loss` runs `nanogpt train` in fresh processes and reports when the val loss first reaches
-each target, counted from process start (so start-up counts), with the spread over repeats.
+`bench time-to-loss` (time_to_loss.py) runs `nanogpt train` in fresh processes and reports when the val loss
+first reaches each target, counted from process start (so start-up counts), beside nanoGPT's CPU recipe.
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ import argparse
 import dataclasses
 import datetime
 import json
-import os
-import platform
-import re
 import resource
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
@@ -30,9 +23,10 @@ from ..config import PRESETS, TrainConfig, get_config, parse_overrides
 from ..data import Corpus, load_text, split_ids
 from ..device import autocast, measured_cpu_flops, resolve_device, resolve_dtype, training_flops_per_token
 from ..evaluate import evaluate_text_ids, time_generation, val_ids
-from ..files import atomic_write_text
 from ..model import GPT
 from ..tokenizers import CharTokenizer
+from .results import machine, write_json
+from .time_to_loss import add_time_to_loss_parser
 
 # Dense peak FLOP/s per device for the dtype used, from vendor data sheets (no sparsity).
 GPU_PEAK_FLOPS = {  # checked in order: the more specific names first
@@ -67,13 +61,6 @@ def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
         return torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process peak RSS"
 
-
-def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 def random_corpus(vocab_size: int, n_tokens: int = 200_000, seed: int = 0) -> Corpus:
@@ -174,13 +161,6 @@ def bench_attention(preset: str = "cpu", iters: int = 20, warmup: int = 3, devic
         "speedup_fused_over_heads_loop": ms["heads_loop"] / ms["fused_sdpa"],
     }
 
-
-def _write(result: dict, path: str | None) -> dict:
-    """Also write the JSON result to `path` (atomically), when one is given."""
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(result, indent=2))
-    return result
 
 
 def load_for_bench(init_from: str | None, out_dir: str | None, device: torch.device) -> tuple[GPT, object, str]:
@@ -284,7 +264,7 @@ def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
         if args.compile:
             overrides["compile"] = True
         result = bench_train(args.preset, args.iters, args.warmup, args.vocab_size, args.peak_flops, **overrides)
-        return _write(result, args.json)
+        return write_json(result, args.json)
 
     t.set_defaults(bench_func=run_train)
 
@@ -295,7 +275,7 @@ def add_parser(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
     a.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     a.add_argument("--device", default="auto")
     a.add_argument("--json", default=None, help="also write the result to this file")
-    a.set_defaults(bench_func=lambda args: _write(
+    a.set_defaults(bench_func=lambda args: write_json(
         bench_attention(args.preset, args.iters, args.warmup, args.device, args.dtype), args.json))
 
     add_parsers(kinds)
@@ -315,7 +295,7 @@ def add_parsers(kinds: argparse._SubParsersAction) -> None:
     e.add_argument("--max-tokens", type=int, default=None, help="evaluate only the first N val tokens")
     e.add_argument("--device", default="auto")
     e.add_argument("--json", default=None, help="also write the result to this file")
-    e.set_defaults(bench_func=lambda a: _write(bench_eval(
+    e.set_defaults(bench_func=lambda a: write_json(bench_eval(
         a.init_from, a.out_dir, a.data, a.stride, a.block_size, a.batch_size, a.max_tokens, a.device), a.json))
 
     g = kinds.add_parser("generate", help="generation tokens/s with and without the KV cache")
@@ -330,113 +310,6 @@ def add_parsers(kinds: argparse._SubParsersAction) -> None:
     g.add_argument("--warmup", type=int, default=1, help="untimed runs of each path first (default 1)")
     g.add_argument("--device", default="auto")
     g.add_argument("--json", default=None, help="also write the result to this file")
-    g.set_defaults(bench_func=lambda a: _write(bench_generate(
+    g.set_defaults(bench_func=lambda a: write_json(bench_generate(
         a.init_from, a.out_dir, a.preset, a.vocab_size, a.prompt_tokens, a.new_tokens, a.batch_size, a.repeats,
         a.device, warmup=a.warmup), a.json))
-
-
-EVAL_LINE = re.compile(r"^step (\d+): train loss (\S+), val loss (\S+)")
-
-
-def train_until_done(command: list[str], out_dir: Path, targets: list[float], tokens_per_step: int) -> dict:
-    """One `nanogpt train` process: when (seconds from its start, step, tokens) each target was first reached.
-
-    Seconds are split into start-up (until the line printed just before the first step), optimizer steps
-    (from the run's per-step tokens/s) and the rest (evaluations, checkpoints, logging).
-    """
-    evals = []  # (step, seconds since start, val loss)
-    ready = None
-    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a chatty stderr cannot block the child
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line arrives when printed
-        for line in proc.stdout:
-            now = time.perf_counter() - t0
-            ready = now if ready is None else ready
-            if match := EVAL_LINE.match(line):
-                evals.append((int(match[1]), now, float(match[3])))
-        if proc.wait() != 0:
-            stderr.seek(0)
-            raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}): {stderr.read().strip()[-2000:]}")
-        total = time.perf_counter() - t0
-    history = json.loads((out_dir / "history.json").read_text())
-    step_seconds = [tokens_per_step / v for v in history["tokens_per_sec"]]
-    reached = {}
-    for target in targets:
-        first = next(((step, sec) for step, sec, val in evals if val <= target), None)
-        if first is None:
-            reached[str(target)] = None
-            continue
-        step, seconds = first
-        steps_time = sum(step_seconds[:step])
-        reached[str(target)] = {"seconds": seconds, "step": step, "tokens": step * tokens_per_step,
-                                "startup_seconds": ready, "optimizer_step_seconds": steps_time,
-                                "eval_checkpoint_log_seconds": seconds - ready - steps_time}
-    return {"targets": reached, "final_val_loss": evals[-1][2] if evals else None,
-            "best_val_loss": min((v for _, _, v in evals), default=None), "startup_seconds": ready,
-            "total_seconds": total, "steps": len(history["step"]), "evals": [list(e) for e in evals]}
-
-
-def _spread(values: list[float]) -> dict | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
-def bench_time_to_loss(preset: str, targets: list[float], repeats: int = 3, eval_interval: int | None = None,
-                       stop_after: int | None = None, **overrides) -> dict:
-    """Run `nanogpt train --preset P` `repeats` times, each in a fresh process into a temporary folder, and
-    report the seconds (from process start), steps and tokens until the val loss first reaches each target.
-
-    The crossing is only seen at evaluations: `eval_interval` overrides the preset's to resolve it finer
-    (evaluations take time too, and are counted; each run's breakdown says how much). `stop_after` ends each
-    run after that many steps on the learning-rate schedule of the whole run (`lr_decay_iters` pinned to it),
-    so every step until then is the full run's: a target reached by then is reached at the same time.
-    """
-    if eval_interval:
-        overrides["eval_interval"] = eval_interval
-    if stop_after:
-        whole = get_config(preset, **overrides)
-        if stop_after >= whole.max_iters:
-            raise ValueError(f"--stop-after {stop_after} is not before the run's end (max_iters {whole.max_iters})")
-        overrides.update(max_iters=stop_after, lr_decay_iters=whole.lr_decay_iters or whole.max_iters)
-    cfg = get_config(preset, **overrides)  # refuses bad overrides here, not in the child
-    runs = []
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="nanogpt-time-to-loss-") as tmp:
-            command = [sys.executable, "-m", "nanogpt_lib", "train", "--preset", preset, "--out-dir", tmp, "--force",
-                       "--no-progress", *(a for k, v in overrides.items() for a in (f"--{k}", str(v)))]
-            runs.append(train_until_done(command, Path(tmp), targets, cfg.tokens_per_step))
-    summary = {}
-    for target in map(str, targets):
-        hits = [r["targets"][target] for r in runs if r["targets"][target]]
-        summary[target] = {"reached": f"{len(hits)}/{repeats}",
-                           **{k: _spread([h[k] for h in hits]) for k in ("seconds", "step", "tokens")}}
-    return {
-        "benchmark": "time-to-loss", "preset": preset, "overrides": overrides, "targets": targets,
-        "repeats": repeats, "eval_interval": cfg.eval_interval, "eval_iters": cfg.eval_iters,
-        "tokens_per_step": cfg.tokens_per_step, "max_iters": cfg.max_iters, "summary": summary,
-        "final_val_loss": _spread([r["final_val_loss"] for r in runs if r["final_val_loss"] is not None]),
-        "total_seconds": _spread([r["total_seconds"] for r in runs]),
-        "startup_seconds": _spread([r["startup_seconds"] for r in runs]),
-        "command": "nanogpt train --preset " + " ".join([preset, *(f"--{k} {v}" for k, v in overrides.items())]),
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine(),
-        "date": datetime.date.today().isoformat(), "runs": runs,
-    }
-
-
-def add_time_to_loss_parser(kinds: argparse._SubParsersAction) -> None:
-    """Register `nanogpt bench time-to-loss` (called from `bench.add_parser`)."""
-    t = kinds.add_parser("time-to-loss", help="seconds from process start until nanogpt train reaches a val loss")
-    t.add_argument("--preset", default="cpu", choices=list(PRESETS))
-    t.add_argument("--target", type=float, action="append", required=True,
-                   help="val loss to reach; repeat for several (--target 1.89 --target 1.70)")
-    t.add_argument("--repeats", type=int, default=3, help="fresh training processes, one after another (default 3)")
-    t.add_argument("--eval-interval", type=int, default=None, help="evaluate this often (default: the preset's)")
-    t.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
-                   help="end each run after STEPS steps, on the whole run's learning-rate schedule (saves time "
-                        "when the targets come early; the steps until then are the whole run's)")
-    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more config overrides")
-    t.add_argument("--json", default=None, help="also write the result to this file")
-    t.set_defaults(bench_func=lambda a: _write(bench_time_to_loss(
-        a.preset, a.target, a.repeats, a.eval_interval, a.stop_after, **parse_overrides(a.set)), a.json))
