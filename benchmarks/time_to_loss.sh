@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# Time to val loss, side by side on one machine: our `modern` preset, our `cpu` preset and nanoGPT's
-# documented CPU recipe (its README, "I only have a MacBook"), each from process start, start-up included.
+# Time to val loss, side by side on one machine in one session: one of our presets (default `modern`) and
+# nanoGPT's documented CPU recipe (its README, "I only have a MacBook"), each from process start, start-up
+# included. One `nanogpt bench time-to-loss ... --nanogpt DIR` call does it: every round runs our preset
+# with the round's seed, then nanoGPT's recipe, so slow phases of the machine hit both alike.
 #
-#   benchmarks/time_to_loss.sh /path/to/nanoGPT [repeats] [out_dir]
-#   MODERN_STOP=3000 CPU_STOP=1000 benchmarks/time_to_loss.sh ...   # shorter: end runs early (same times)
-#   WITH_CPU=0 benchmarks/time_to_loss.sh ...                        # only modern vs nanoGPT
+#   benchmarks/time_to_loss.sh /path/to/nanoGPT [seeds] [out_dir]
+#   PRESET=modern STOP=300 benchmarks/time_to_loss.sh ...    # end our runs early (the same times, sooner)
+#   RECORD=1.47 BUDGET=9 benchmarks/time_to_loss.sh ...       # the record target (the lowest) and its budget
+#   RECORD=1.89 BUDGET=0.5 STOP=300 benchmarks/time_to_loss.sh ...   # modern's promise: 1.89 in half the time
 #
-# Run it on an otherwise idle machine (check `uptime` before and after; the script records both). Rounds
-# alternate the three commands, so slow phases of the machine hit all of them alike. Results:
-# OUT/modern_rR.json, OUT/cpu_rR.json (`nanogpt bench time-to-loss`), OUT/nanogpt_rR.json
-# (benchmarks/time_command.py), and OUT/summary.txt. nanoGPT's code is only run from its own checkout,
-# never copied here. Needs NANOGPT_DATA (Tiny Shakespeare's input.txt) when offline.
+# Run it on an otherwise idle machine (the script records `uptime` before and after). Results:
+# OUT/PRESET.json (runs, nanoGPT's runs, ratios, the record rule) and OUT/summary.txt. nanoGPT's code is
+# only run from its own checkout, never copied here. Needs NANOGPT_DATA (Tiny Shakespeare) when offline.
 set -euo pipefail
 
-NANOGPT=${1:?usage: benchmarks/time_to_loss.sh /path/to/nanoGPT [repeats] [out_dir]}
-REPEATS=${2:-3}
+NANOGPT=${1:?usage: benchmarks/time_to_loss.sh /path/to/nanoGPT [seeds] [out_dir]}
+SEEDS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${3:-$ROOT/benchmarks/time_to_loss_$(date +%Y-%m-%d)}
+PRESET=${PRESET:-modern}
 mkdir -p "$OUT"
 NANOGPT=$(cd "$NANOGPT" && pwd)
 
@@ -27,52 +29,45 @@ fi
 [ -f "$NANOGPT/data/shakespeare_char/train.bin" ] || (cd "$NANOGPT" && python data/shakespeare_char/prepare.py)
 nanogpt prepare >/dev/null  # our char-level token files, so no run pays for preparing them
 
-# nanoGPT's README command for a CPU, verbatim (it evaluates every 250 steps, as its config says).
-NANOGPT_CMD=(python train.py config/train_shakespeare_char.py --device=cpu --compile=False --eval_iters=20
-             --log_interval=1 --block_size=64 --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128
-             --max_iters=2000 --lr_decay_iters=2000 --dropout=0.0)
+{ echo "date: $(date)"; echo "machine: $(uname -a)"; echo "cpu: $(grep -m1 'model name' /proc/cpuinfo || true)";
+  echo "cpus: $(nproc)"; echo "load before: $(uptime)"; } > "$OUT/summary.txt"
 
-{ echo "date: $(date)"; echo "machine: $(uname -a)"; echo "cpus: $(nproc)"; echo "load before: $(uptime)";
-  python -c "import torch; print('torch', torch.__version__, 'threads', torch.get_num_threads())";
-  echo "nanoGPT commit: $(git -C "$NANOGPT" rev-parse HEAD 2>/dev/null || echo unknown)"; } > "$OUT/summary.txt"
-
-for r in $(seq 1 "$REPEATS"); do
-  # The modern preset as it is: its own evaluation schedule is what a user gets (MODERN_STOP, if set, ends
-  # each run after that many steps on the whole run's schedule: the same times, sooner).
-  nanogpt bench time-to-loss --preset modern --target 1.89 --target 1.7 --target 1.6 --target 1.5 --repeats 1 \
-    ${MODERN_STOP:+--stop-after "$MODERN_STOP"} --json "$OUT/modern_r$r.json" >/dev/null
-  # The cpu preset evaluates every 250 steps; every 50 resolves its 1.89 crossing (as measured in issue 13).
-  # CPU_STOP likewise (e.g. 1000: its 1.89 and 1.7 crossings come well before).
-  if [ "${WITH_CPU:-1}" != 0 ]; then
-    nanogpt bench time-to-loss --preset cpu --target 1.89 --target 1.7 --target 1.6 --target 1.5 --repeats 1 \
-      --eval-interval 50 ${CPU_STOP:+--stop-after "$CPU_STOP"} --json "$OUT/cpu_r$r.json" >/dev/null
+# The usual targets down to the record's (RECORD=1.89 BUDGET=0.5: the modern preset's own promise).
+TARGETS=()
+for t in 1.89 1.7 1.6 1.5 "${RECORD:-1.47}"; do
+  if python -c "import sys; sys.exit(not float(sys.argv[1]) >= float(sys.argv[2]))" "$t" "${RECORD:-1.47}"; then
+    [[ " ${TARGETS[*]} " == *" --target $t "* ]] || TARGETS+=(--target "$t")
   fi
-  python "$ROOT/benchmarks/time_command.py" --label nanoGPT --target 1.89 --cwd "$NANOGPT" -- "${NANOGPT_CMD[@]}" \
-    > "$OUT/nanogpt_r$r.json"
 done
+nanogpt bench time-to-loss --preset "$PRESET" "${TARGETS[@]}" --seeds $(seq 1337 $((1336 + SEEDS))) --nanogpt "$NANOGPT" --budget "${BUDGET:-9}" \
+  ${STOP:+--stop-after "$STOP"} --json "$OUT/$PRESET.json" >/dev/null
 echo "load after: $(uptime)" >> "$OUT/summary.txt"
 
-python - "$OUT" >> "$OUT/summary.txt" <<'EOF'
-import glob, json, statistics, sys
-out = sys.argv[1]
-def show(name, target, seconds):
-    if not seconds:
-        return print(f"{name:8} val <= {target}: not reached")
-    hit = [s for s in seconds if s is not None]
-    label = f"median {statistics.median(hit):6.1f} s  (min {min(hit):.1f}, max {max(hit):.1f})" if hit else ""
-    print(f"{name:8} val <= {target}: {label}  reached {len(hit)}/{len(seconds)}  runs {seconds}")
-for name in ("modern", "cpu"):
-    runs = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/{name}_r*.json"))]
-    if not runs:  # not run (WITH_CPU=0)
-        continue
-    for target in ("1.89", "1.7", "1.6", "1.5"):
-        show(name, target, [None if r["runs"][0]["targets"][target] is None
-                            else round(r["runs"][0]["targets"][target]["seconds"], 1) for r in runs])
-    print(f"{name:8} final val loss: {[r['runs'][0]['final_val_loss'] for r in runs]}, "
-          f"total seconds: {[round(r['runs'][0]['total_seconds'], 1) for r in runs]}")
-runs = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/nanogpt_r*.json"))]
-show("nanoGPT", "1.89", [None if r["targets"]["1.89"] is None else r["targets"]["1.89"]["seconds"] for r in runs])
-print(f"nanoGPT  final val loss: {[r['final_val_loss'] for r in runs]}, "
-      f"total seconds: {[r['total_seconds'] for r in runs]}")
+python - "$OUT/$PRESET.json" >> "$OUT/summary.txt" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+side = r["nanogpt"]
+print(f"torch {r['torch']}, {r['threads']} threads; nanoGPT commit {side['commit']}")
+print(f"{r['command']}  (seeds {r['seeds']}, {r['eval_windows']} val windows per evaluation)")
+for target, s in r["summary"].items():
+    sec = s["seconds"]
+    line = f"  val <= {target}: reached {s['reached']}"
+    if sec:
+        line += (f", median {sec['median']:.1f} s (min {sec['min']:.1f}, max {sec['max']:.1f}), "
+                 f"{side['times_recipe'].get(target) or float('nan'):.2f}x nanoGPT's recipe")
+    print(line)
+print(f"  final val loss {[run['final_val_loss'] for run in r['runs']]}, standard errors "
+      f"{[round(run['final_val_precision']['standard_error'], 4) for run in r['runs']]}, "
+      f"total seconds {[round(run['total_seconds'], 1) for run in r['runs']]}")
+rec = r["record"]
+print(f"  record rule at {rec['target']}: mean {rec['mean']:.4f}, sd {rec['sd']:.4f}, one-sided p {rec['p_value']:.4f}, "
+      f"every run reached: {rec['every_run_reached']} -> {'RECORD' if rec['passes'] else 'no record'}")
+if "budget" in side:
+    b = side["budget"]
+    print(f"  budget {b['times_recipe']}x nanoGPT's recipe = {b['seconds']:.1f} s; median time to {b['target']}: "
+          f"{b['median_seconds']:.1f} s -> {'within' if b['within'] else 'not within'}")
+sec = side["seconds"]
+print(f"nanoGPT's recipe to val <= {side['target']}: median {sec['median']:.1f} s (min {sec['min']:.1f}, max {sec['max']:.1f}), "
+      f"final val {[run['final_val_loss'] for run in side['runs']]}")
 EOF
 cat "$OUT/summary.txt"

@@ -30,6 +30,9 @@ def test_time_to_loss_options_and_refusals():
     args = parser.parse_args(["bench", "time-to-loss", "--preset", "tiny", "--target", "1.89", "--target", "1.7",
                               "--set", "n_layer=1", "--repeats", "5"])
     assert args.target == [1.89, 1.7] and args.repeats == 5 and args.set == ["n_layer=1"]
+    args = parser.parse_args(["bench", "time-to-loss", "--preset", "modern", "--target", "1.47", "--seeds", "1", "2",
+                              "3", "--nanogpt", "../nanoGPT", "--budget", "9"])
+    assert args.seeds == [1, 2, 3] and args.nanogpt == "../nanoGPT" and args.budget == 9.0
     with pytest.raises(ValueError, match="unknown config field"):  # before any process is started
         bench_time_to_loss("tiny", [2.0], repeats=1, n_layers=1)
     with pytest.raises(ValueError, match="not before the run's end"):
