@@ -65,7 +65,7 @@ print(f"  record rule at {rec['target']}: mean {rec['mean']:.4f}, sd {rec['sd']:
 if "budget" in side:
     b = side["budget"]
     print(f"  budget {b['times_recipe']}x nanoGPT's recipe = {b['seconds']:.1f} s; median time to {b['target']}: "
-          f"{b['median_seconds']:.1f} s -> {'within' if b['within'] else 'not within'}")
+          f"{b['median_seconds'] or float('nan'):.1f} s -> {'within' if b['within'] else 'not within'}")
 sec = side["seconds"]
 print(f"nanoGPT's recipe to val <= {side['target']}: median {sec['median']:.1f} s (min {sec['min']:.1f}, max {sec['max']:.1f}), "
       f"final val {[run['final_val_loss'] for run in side['runs']]}")
