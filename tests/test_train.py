@@ -76,3 +76,16 @@ def test_estimate_loss_is_repeatable(small_corpus):
     cfg = get_config("tiny")
     model = GPT(cfg.model_config(small_corpus.vocab_size))
     assert estimate_loss(model, small_corpus, cfg, "cpu") == estimate_loss(model, small_corpus, cfg, "cpu")
+
+
+def test_window_losses_are_the_windows_estimate_loss_averages(small_corpus):
+    from nanogpt_lib.train import window_losses
+
+    cfg = get_config("tiny", eval_iters=3)
+    model = GPT(cfg.model_config(small_corpus.vocab_size))
+    est = estimate_loss(model, small_corpus, cfg, "cpu")
+    for split in ("train", "val"):
+        losses = window_losses(model, small_corpus, cfg, "cpu", split)
+        assert losses.shape == (cfg.eval_iters * cfg.batch_size,)
+        assert losses.mean().item() == pytest.approx(est[split], abs=1e-5)
+        assert losses.std() > 0  # one number per window, not the batch mean repeated
