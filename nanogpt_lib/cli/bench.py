@@ -62,7 +62,6 @@ def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process peak RSS"
 
 
-
 def random_corpus(vocab_size: int, n_tokens: int = 200_000, seed: int = 0) -> Corpus:
     """Uniform random tokens with a synthetic vocabulary: throughput does not depend on the text."""
     gen = torch.Generator().manual_seed(seed)
@@ -160,7 +159,6 @@ def bench_attention(preset: str = "cpu", iters: int = 20, warmup: int = 3, devic
         "tokens_per_sec": {name: B * T / (v / 1000) for name, v in ms.items()},
         "speedup_fused_over_heads_loop": ms["heads_loop"] / ms["fused_sdpa"],
     }
-
 
 
 def load_for_bench(init_from: str | None, out_dir: str | None, device: torch.device) -> tuple[GPT, object, str]:
