@@ -61,7 +61,8 @@ print(f"  final val loss {[run['final_val_loss'] for run in r['runs']]}, standar
       f"total seconds {[round(run['total_seconds'], 1) for run in r['runs']]}")
 rec = r["record"]
 print(f"  record rule at {rec['target']}: mean {rec['mean']:.4f}, sd {rec['sd']:.4f}, one-sided p {rec['p_value']:.4f}, "
-      f"every run reached: {rec['every_run_reached']} -> {'RECORD' if rec['passes'] else 'no record'}")
+      f"every run reached: {rec['every_run_reached']}, every SE <= {rec['max_standard_error']}: {rec['precise_enough']} "
+      f"-> {'RECORD' if rec['passes'] else 'no record'}")
 if "budget" in side:
     b = side["budget"]
     print(f"  budget {b['times_recipe']}x nanoGPT's recipe = {b['seconds']:.1f} s; median time to {b['target']}: "

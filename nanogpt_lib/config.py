@@ -146,6 +146,7 @@ class TrainConfig(ModelShape):
     optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest (optim.py)
     muon_lr: float = 0.02  # Muon's peak learning rate; the schedule scales it like learning_rate
     muon_momentum: float = 0.95
+    muon_weight_decay: float = 0.0  # decoupled decay of Muon's matrices, scaled by Muon's learning rate
     # evaluation, logging, checkpoints
     eval_interval: int = 250
     eval_iters: int = 20
@@ -167,7 +168,7 @@ class TrainConfig(ModelShape):
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         for name in ("min_lr", "weight_decay", "grad_clip", "warmup_iters", "lr_decay_iters", "sample_tokens",
-                     "checkpoint_interval", "vocab_size_target"):
+                     "checkpoint_interval", "vocab_size_target", "muon_weight_decay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.min_lr > self.learning_rate:

@@ -51,7 +51,10 @@ class Muon(torch.optim.Optimizer):
     Muon, for a matrix W (rows × cols) with gradient G, momentum μ and learning rate η (Nesterov form):
 
         M ← μ M + G
-        W ← W − η · sqrt(max(1, rows/cols)) · NewtonSchulz(G + μ M)
+        W ← W (1 − η λ) − η · sqrt(max(1, rows/cols)) · NewtonSchulz(G + μ M)
+
+(λ: the group's weight decay, `muon_weight_decay`, 0 by default: an orthogonal update has a fixed size,
+so without decay the weights' norm only grows, and decay is what keeps a long run from memorising.)
 
     AdamW, for every other parameter θ (β₁, β₂, ε, weight decay λ, step t):
 
@@ -105,6 +108,7 @@ class Muon(torch.optim.Optimizer):
             updates = newton_schulz(torch.stack(nesterov), group["ns_steps"])
             # An orthogonal update has entries of size ~1/sqrt(cols); tall matrices get a larger step to match.
             for p, update in zip(same, updates):
+                p.mul_(1 - lr * group["weight_decay"])
                 p.add_(update, alpha=-lr * math.sqrt(max(1.0, rows / cols)))
 
     @staticmethod
@@ -121,14 +125,14 @@ class Muon(torch.optim.Optimizer):
 
 
 def make_muon(model: nn.Module, cfg: TrainConfig) -> Muon:
-    """Muon for the matrices of every `nn.Linear` except the LM head; AdamW (`learning_rate`, betas) for the
-    embeddings and head (with `weight_decay`) and for all vectors (without)."""
+    """Muon (with `muon_weight_decay`) for the matrices of every `nn.Linear` except the LM head; AdamW
+    (`learning_rate`, betas) for the embeddings and head (with `weight_decay`) and for all vectors (without)."""
     head = getattr(model, "lm_head", None)
     hidden = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear) and m is not head}
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if id(p) in hidden], "use_muon": True,
-         "lr_scale": cfg.muon_lr / cfg.learning_rate},
+         "lr_scale": cfg.muon_lr / cfg.learning_rate, "weight_decay": cfg.muon_weight_decay},
         {"params": [p for p in params if id(p) not in hidden and p.dim() >= 2], "use_muon": False,
          "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if id(p) not in hidden and p.dim() < 2], "use_muon": False},

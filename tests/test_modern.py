@@ -191,6 +191,25 @@ def test_muon_groups_and_update():
         Muon([torch.nn.Parameter(torch.ones(3))], lr=0.1)
 
 
+def test_muon_weight_decay():
+    """muon_weight_decay shrinks Muon's matrices by (1 - lr·λ) before the update, with Muon's own rate, and
+    leaves the AdamW groups' decay alone; 0 (the default) changes nothing."""
+    model = GPT(small_config(tie_embeddings=False))
+    cfg = get_config("tiny", optimizer="muon", muon_lr=0.05, learning_rate=1e-3, muon_weight_decay=0.5)
+    opt = make_muon(model, cfg)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.5, cfg.weight_decay, 0.0]
+    assert make_muon(model, get_config("tiny", optimizer="muon")).param_groups[0]["weight_decay"] == 0.0
+    w = model.transformer.h[0].mlp.c_fc.weight
+    before = w.detach().clone()
+    x = torch.randint(50, (4, 16))
+    model(x, x)[1].backward()
+    update = 0.05 * math.sqrt(128 / 32) * newton_schulz(w.grad * (1 + 0.95))
+    opt.step()
+    torch.testing.assert_close(w.detach(), before * (1 - 0.05 * 0.5) - update)
+    with pytest.raises(ValueError, match="muon_weight_decay must be >= 0"):
+        get_config("tiny", muon_weight_decay=-0.1)
+
+
 def test_muon_lowers_the_loss(small_corpus):
     cfg = get_config("tiny", optimizer="muon", max_iters=30, eval_interval=30, **MODERN)
     result = train(cfg, small_corpus, progress=False, verbose=False)

@@ -78,6 +78,10 @@ def test_record_rule():
     assert close["every_run_reached"] and close["p_value"] > 0.05 and not close["passes"]
     assert not record_test([1.46, 1.46], 1.47)["passes"]  # two runs are not enough
     assert record_test([1.46, 1.46, 1.46], 1.47)["p_value"] == 0.0  # identical runs: certain
+    # every run's loss must be measured to a standard error <= 0.005
+    assert record_test([1.462, 1.458, 1.460], 1.47, [0.004, 0.005, 0.003])["passes"]
+    imprecise = record_test([1.462, 1.458, 1.460], 1.47, [0.004, 0.02, 0.003])
+    assert not imprecise["passes"] and not imprecise["precise_enough"]
 
 
 def test_side_by_side_with_a_recipe_from_another_checkout(tmp_path):

@@ -41,6 +41,7 @@ NANOGPT_CPU_RECIPE = ["train.py", "config/train_shakespeare_char.py", "--device=
                       "--n_head=4", "--n_embd=128", "--max_iters=2000", "--lr_decay_iters=2000", "--dropout=0.0"]
 NANOGPT_TARGET = 1.89
 RECORD_ALPHA = 0.05  # the record rule's significance level (one-sided)
+RECORD_MAX_SE = 0.005  # the largest standard error a run's final val loss may have to count for a record
 
 
 def watch_evals(command: list[str], cwd: str | Path | None = None) -> dict:
@@ -120,9 +121,11 @@ def t_upper_tail(t: float, df: int) -> float:
     return 0.5 - c * total * h / 3
 
 
-def record_test(losses: list[float], target: float, alpha: float = RECORD_ALPHA) -> dict:
-    """The record rule: at least 3 runs, every one at or below `target`, and a one-sided t-test that their
-    mean is below `target` (H0: mean >= target) with p < `alpha`."""
+def record_test(losses: list[float], target: float, standard_errors: list[float] | None = None,
+                alpha: float = RECORD_ALPHA) -> dict:
+    """The record rule: at least 3 runs, every one at or below `target` and (when `standard_errors` are
+    given) measured with a standard error <= RECORD_MAX_SE, and a one-sided t-test that their mean is below
+    `target` (H0: mean >= target) with p < `alpha`."""
     n = len(losses)
     mean = statistics.fmean(losses) if losses else math.nan
     sd = statistics.stdev(losses) if n >= 2 else math.nan
@@ -131,9 +134,11 @@ def record_test(losses: list[float], target: float, alpha: float = RECORD_ALPHA)
     else:
         t = math.inf if sd == 0 else (target - mean) / (sd / math.sqrt(n))
         p = t_upper_tail(t, n - 1)
-    passes = n >= 3 and all(v <= target for v in losses) and p < alpha
+    precise = standard_errors is None or all(se <= RECORD_MAX_SE for se in standard_errors)
+    passes = n >= 3 and all(v <= target for v in losses) and p < alpha and precise
     return {"target": target, "n": n, "mean": mean, "sd": sd, "t": t, "p_value": p, "alpha": alpha,
-            "every_run_reached": bool(losses) and all(v <= target for v in losses), "passes": passes}
+            "every_run_reached": bool(losses) and all(v <= target for v in losses),
+            "max_standard_error": RECORD_MAX_SE, "precise_enough": precise, "passes": passes}
 
 
 def _spread(values: list[float]) -> dict | None:
@@ -210,7 +215,8 @@ def bench_time_to_loss(preset: str, targets: list[float], repeats: int = 3, eval
         "tokens_per_step": cfg.tokens_per_step, "max_iters": cfg.max_iters, "summary": summary,
         "final_val_loss": _spread([r["final_val_loss"] for r in runs if r["final_val_loss"] is not None]),
         "final_val_standard_error": _spread([r["final_val_precision"]["standard_error"] for r in runs]),
-        "record": record_test([r["final_val_loss"] for r in runs if r["final_val_loss"] is not None], min(targets)),
+        "record": record_test([r["final_val_loss"] for r in runs if r["final_val_loss"] is not None], min(targets),
+                              [r["final_val_precision"]["standard_error"] for r in runs]),
         "total_seconds": _spread([r["total_seconds"] for r in runs]),
         "startup_seconds": _spread([r["startup_seconds"] for r in runs]),
         "command": "nanogpt train --preset " + " ".join([preset, *(f"--{k} {v}" for k, v in overrides.items())]),
