@@ -234,6 +234,16 @@ PRESETS: dict[str, dict] = {
         muon_momentum=0.95, learning_rate=2e-3, min_lr=2e-4, max_iters=1800, warmup_iters=50, eval_interval=100,
         eval_iters=10, log_interval=50, sample_tokens=0,
     ),
+    # `modern` made to reach nanoGPT's GPU result (val 1.47) on 2 CPU cores: weight decay on Muon's matrices
+    # (without it a longer run memorises), 6 layers, 256-token windows, batches of 16 × 256 and torch.compile
+    # (both faster per token on a CPU). One evaluation, at the end, on enough windows for a standard error under 0.005
+    # (notebook 08 section 9, benchmarks/speedrun_exploration.md; timings in benchmarks/RESULTS.md).
+    "speedrun": dict(
+        n_layer=6, n_head=4, n_embd=128, block_size=256, batch_size=16, dropout=0.0, bias=False, pos_emb="rope",
+        norm="layernorm", qk_norm=True, mlp="relu2", tie_embeddings=False, optimizer="muon", muon_lr=0.02,
+        muon_momentum=0.95, muon_weight_decay=0.4, learning_rate=2e-3, min_lr=2e-4, max_iters=2500,
+        warmup_iters=50, eval_interval=2500, eval_iters=200, log_interval=100, sample_tokens=0, compile=True,
+    ),
     # Fine-tune GPT-2 (124M) on Tiny Shakespeare: pretrained weights and tokenizer, a small LR, few steps.
     "finetune_shakespeare": dict(
         init_from="gpt2", tokenizer="gpt2", n_layer=12, n_head=12, n_embd=768, bias=True, block_size=256,

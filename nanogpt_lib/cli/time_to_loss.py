@@ -44,15 +44,17 @@ RECORD_ALPHA = 0.05  # the record rule's significance level (one-sided)
 RECORD_MAX_SE = 0.005  # the largest standard error a run's final val loss may have to count for a record
 
 
-def watch_evals(command: list[str], cwd: str | Path | None = None) -> dict:
-    """Run `command` and note when each evaluation line arrives: `evals` as [step, seconds, val loss],
-    `ready` (seconds until its first line of output) and `total_seconds`. Raises if the command fails."""
+def watch_evals(command: list[str], cwd: str | Path | None = None, env: dict | None = None) -> dict:
+    """Run `command` (with `env` added to the environment) and note when each evaluation line arrives:
+    `evals` as [step, seconds, val loss], `ready` (seconds until its first line of output) and
+    `total_seconds`. Raises if the command fails."""
     pattern = re.compile(EVAL_LINE)
     evals, ready = [], None
     with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a chatty stderr cannot block the child
         t0 = time.perf_counter()
+        # PYTHONUNBUFFERED: each line arrives when it is printed
         proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line arrives when printed
+                                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
         for line in proc.stdout:
             now = time.perf_counter() - t0
             ready = now if ready is None else ready
@@ -70,13 +72,14 @@ def first_reached(evals: list[list], target: float) -> list | None:
     return next((e for e in evals if e[2] <= target), None)
 
 
-def train_until_done(command: list[str], out_dir: Path, targets: list[float], tokens_per_step: int) -> dict:
+def train_until_done(command: list[str], out_dir: Path, targets: list[float], tokens_per_step: int,
+                     env: dict | None = None) -> dict:
     """One `nanogpt train` process: when (seconds from its start, step, tokens) each target was first reached.
 
     Seconds are split into start-up (until the line printed just before the first step), optimizer steps
     (from the run's per-step tokens/s) and the rest (evaluations, checkpoints, logging).
     """
-    watched = watch_evals(command)
+    watched = watch_evals(command, env=env)
     evals, ready = watched["evals"], watched["ready"]
     history = json.loads((out_dir / "history.json").read_text())
     step_seconds = [tokens_per_step / v for v in history["tokens_per_sec"]]
@@ -191,10 +194,13 @@ def bench_time_to_loss(preset: str, targets: list[float], repeats: int = 3, eval
     runs, recipe_runs = [], []
     for seed in round_seeds:
         run_overrides = {**overrides, **({"seed": seed} if seed is not None else {})}
-        with tempfile.TemporaryDirectory(prefix="nanogpt-time-to-loss-") as tmp:
+        with (tempfile.TemporaryDirectory(prefix="nanogpt-time-to-loss-") as tmp,
+              tempfile.TemporaryDirectory(prefix="nanogpt-compile-cache-") as cache):
             command = [sys.executable, "-m", "nanogpt_lib", "train", "--preset", preset, "--out-dir", tmp, "--force",
                        "--no-progress", *(a for k, v in run_overrides.items() for a in (f"--{k}", str(v)))]
-            run = train_until_done(command, Path(tmp), targets, cfg.tokens_per_step)
+            # An empty torch.compile cache for every run: each pays the whole compilation, as a first run does.
+            run = train_until_done(command, Path(tmp), targets, cfg.tokens_per_step,
+                                   env={"TORCHINDUCTOR_CACHE_DIR": cache})
             run["seed"] = seed if seed is not None else cfg.seed
             run["final_val_precision"] = final_val_precision(Path(tmp), get_config(preset, **run_overrides))
             runs.append(run)
