@@ -28,7 +28,8 @@
 # - RMSNorm, rotary position embeddings (RoPE), QK-norm, the ReLU² and SwiGLU MLPs, untied embeddings;
 # - the Muon optimizer: orthogonalised momentum, computed with a Newton–Schulz iteration;
 # - how to run an honest ablation: several seeds, spread bands, time to a target loss;
-# - what the `modern` preset is made of, and why.
+# - what the `modern` preset is made of, and why;
+# - why weight decay on Muon's matrices lets a longer run keep improving: the `speedrun` preset.
 #
 # **You need** from 04: the `GPT` and `train`; from 05: AdamW and the learning-rate schedule.
 
@@ -634,7 +635,42 @@ for wd, norms in with_decay.items():
 print(f"no decay: last norm {no_decay[-1]:.2f}, predicted η·sqrt(r·t) {muon_rate * math.sqrt(n_side * wd_steps):.2f}")
 
 # %% [markdown]
-# SPEEDRUN_RESULTS
+# Now the real thing. These runs (`benchmarks/speedrun_exploration.md`) trained `modern`'s pieces with
+# 256-token windows in batches of 16 and `torch.compile` (faster per token on a CPU), one seed each, and
+# scored the final model on 2,000 val windows (± the standard error of that mean):
+#
+# | run | shape, steps | $\lambda$ (`muon_weight_decay`) | val loss | train loss at the end |
+# |---|---|---|---|---|
+# | H | 4 layers, 3,400 steps | 0 | 1.5663 ± 0.0071 | 1.042 |
+# | I | 4 layers, 3,400 steps | 0.1 | 1.4848 ± 0.0058 | 1.094 |
+# | J | 4 layers, 3,400 steps | 0.3 | 1.4717 ± 0.0053 | 1.193 |
+# | L | 4 layers, 3,400 steps | 0.5 | 1.4851 ± 0.0049 | 1.241 |
+# | K | 6 layers, 2,500 steps | 0.2 | 1.4713 ± 0.0056 | 1.145 |
+# | M | 6 layers, 2,500 steps | 0.4 | 1.4669 ± 0.0052 | 1.218 |
+#
+# Without decay (H) the model memorises: the lowest training loss and the worst val loss in the table.
+# Decay 0.1 takes 0.08 off the val loss at the same speed, several times what a change of seed moved it in
+# the same exploration (0.024); more decay helps up to a point (0.3 beats 0.5), and the training loss rises
+# with it. The rows J, K and M differ by less than a seed moves, so "6 layers beat 4" is not shown; M was
+# the best single run, and the `speedrun` preset is M. Its settings, next to `modern`'s:
+
+# %%
+keys = sorted(set(PRESETS["speedrun"]) | set(PRESETS["modern"]))
+rows = ["| setting | `modern` | `speedrun` |", "|---|---|---|"]
+for key in keys:
+    a, b = PRESETS["modern"].get(key, "(default)"), PRESETS["speedrun"].get(key, "(default)")
+    rows.append(f"| `{key}` | {a} | {'**' + str(b) + '**' if a != b else b} |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# `nanogpt train --preset speedrun` trains it; one run takes about a quarter of an hour on 2 cores, so, as
+# for `modern`, we quote the measured result instead of re-running it. In `benchmarks/RESULTS.md` (2-core
+# Xeon, PyTorch 2.14.1, three seeds, each beside a run of nanoGPT's CPU recipe in the same session) the
+# three runs ended at val 1.4673, 1.4621 and 1.4751 (3,200 windows each, standard errors 0.004): two of
+# three at or below nanoGPT's GPU result of 1.47, the third just above, and in a median of 854 s to the
+# first 1.47 (the two runs that reached it), 10.1× the recipe's time to 1.89 that day. So the goal this
+# section started from, val ≤ 1.47 with every seed within 9× the recipe's time, is close but not reached:
+# the record rule in `docs/benchmarks.md` says "no record". Weight decay is what moved the number most.
 #
 # ## Check
 #

@@ -68,3 +68,19 @@ def test_cosine_schedule_with_warmup():
 def test_constant_schedule():
     cfg = get_config("tiny", lr_schedule="constant", warmup_iters=0, learning_rate=0.01)
     assert {lr_at(s, cfg) for s in range(100)} == {0.01}
+
+
+def test_speedrun_preset_is_modern_plus_its_changes():
+    """`speedrun` is `modern` with the changes benchmarks/speedrun_exploration.md measured, and it evaluates
+    once, at the end, on enough windows for the record rule's standard error (per-window std up to 0.28 on
+    these runs: 0.28 / sqrt(3200) = 0.0049 <= 0.005)."""
+    from nanogpt_lib.cli.time_to_loss import RECORD_MAX_SE
+
+    modern, speedrun = get_config("modern"), get_config("speedrun")
+    changed = {k for k in PRESETS["speedrun"] if PRESETS["speedrun"][k] != PRESETS["modern"].get(k)}
+    assert changed == {"n_layer", "block_size", "muon_weight_decay", "max_iters", "eval_interval", "eval_iters",
+                       "log_interval", "compile"}
+    assert modern.muon_weight_decay == 0.0 and speedrun.muon_weight_decay > 0
+    assert speedrun.batch_size == modern.batch_size and speedrun.tokens_per_step == 2 * modern.tokens_per_step
+    assert speedrun.eval_interval == speedrun.max_iters
+    assert 0.28 / (speedrun.eval_iters * speedrun.batch_size) ** 0.5 <= RECORD_MAX_SE
