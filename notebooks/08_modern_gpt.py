@@ -594,11 +594,11 @@ display(Markdown("\n".join(rows)))
 # $$W \leftarrow (1 - \eta\lambda)\, W - \eta\, s\, O, \qquad s = \sqrt{\max(1, \text{rows}/\text{cols})}.$$
 #
 # If successive updates pointed in unrelated directions, $\mathbb{E}\lVert W_{t+1}\rVert_F^2 =
-# (1-\eta\lambda)^2 \lVert W_t\rVert_F^2 + \eta^2 s^2 r$. Without decay the norm grows like
+# (1-\eta\lambda)^2 \lVert W_t\rVert_F^2 + \eta^2 r\, s^2$. Without decay the norm grows like
 # $\eta s \sqrt{r\,t}$, step after step, and nothing stops the weights from growing large enough to sharpen every
 # prediction on the training text; with decay it settles where shrinking and growing balance:
 #
-# $$\lVert W \rVert_F^2 \approx \frac{\eta^2 s^2 r}{1 - (1-\eta\lambda)^2} \approx \frac{\eta\, s^2 r}{2\lambda}.$$
+# $$\lVert W \rVert_F^2 \approx \frac{\eta^2 r\, s^2}{1 - (1-\eta\lambda)^2} \approx \frac{\eta\, s^2 r}{2\lambda}.$$
 #
 # The cell below checks this with random orthogonal updates on a $128 \times 128$ matrix at Muon's rate
 # (real gradients are not unrelated from step to step, so real weights grow faster; the balance is the same
@@ -627,7 +627,7 @@ ax.plot(t, muon_rate * (n_side * t) ** 0.5, "k:", label=r"$\eta\sqrt{r\,t}$")
 for wd, norms in with_decay.items():
     ax.plot(t, norms, label=f"decay λ = {wd}")
     ax.axhline(math.sqrt(muon_rate * n_side / (2 * wd)), color="gray", lw=0.8, ls="--")
-ax.set(xlabel="step", ylabel=r"$\lVert W \rVert_F$", title="Orthogonal updates: the norm grows, unless it decays")
+ax.set(xlabel="step", ylabel="‖W‖ (Frobenius)", title="Orthogonal updates: the norm grows, unless it decays")
 ax.legend(fontsize=8)
 plt.show()
 for wd, norms in with_decay.items():
@@ -667,7 +667,7 @@ display(Markdown("\n".join(rows)))
 # for `modern`, we quote the measured result instead of re-running it. In `benchmarks/RESULTS.md` (2-core
 # Xeon, PyTorch 2.14.1, three seeds, each beside a run of nanoGPT's CPU recipe in the same session) the
 # three runs ended at val 1.4673, 1.4621 and 1.4751 (3,200 windows each, standard errors 0.004): two of
-# three at or below nanoGPT's GPU result of 1.47, the third just above, and in a median of 854 s to the
+# three at or below nanoGPT's GPU result of 1.47, the third just above, and in a median of 854 seconds to the
 # first 1.47 (the two runs that reached it), 10.1× the recipe's time to 1.89 that day. So the goal this
 # section started from, val ≤ 1.47 with every seed within 9× the recipe's time, is close but not reached:
 # the record rule in `docs/benchmarks.md` says "no record". Weight decay is what moved the number most.
