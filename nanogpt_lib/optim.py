@@ -53,8 +53,9 @@ class Muon(torch.optim.Optimizer):
         M ← μ M + G
         W ← W (1 − η λ) − η · sqrt(max(1, rows/cols)) · NewtonSchulz(G + μ M)
 
-(λ: the group's weight decay, `muon_weight_decay`, 0 by default: an orthogonal update has a fixed size,
-so without decay the weights' norm only grows, and decay is what keeps a long run from memorising.)
+    (λ: the group's weight decay, `muon_weight_decay`, 0 by default. An orthogonal update has a fixed size,
+    so without decay the weights' norm only grows; benchmarks/speedrun_exploration.md measures what decay
+    does to a long run.)
 
     AdamW, for every other parameter θ (β₁, β₂, ε, weight decay λ, step t):
 
@@ -108,7 +109,8 @@ so without decay the weights' norm only grows, and decay is what keeps a long ru
             updates = newton_schulz(torch.stack(nesterov), group["ns_steps"])
             # An orthogonal update has entries of size ~1/sqrt(cols); tall matrices get a larger step to match.
             for p, update in zip(same, updates):
-                p.mul_(1 - lr * group["weight_decay"])
+                if group["weight_decay"]:
+                    p.mul_(1 - lr * group["weight_decay"])
                 p.add_(update, alpha=-lr * math.sqrt(max(1.0, rows / cols)))
 
     @staticmethod
