@@ -666,11 +666,11 @@ display(Markdown("\n".join(rows)))
 # `nanogpt train --preset speedrun` trains it; one run takes about a quarter of an hour on 2 cores, so, as
 # for `modern`, we quote the measured result instead of re-running it. In `benchmarks/RESULTS.md` (2-core
 # Xeon, PyTorch 2.14.1, three seeds, each beside a run of nanoGPT's CPU recipe in the same session) the
-# three runs ended at val 1.4673, 1.4621 and 1.4751 (3,200 windows each, standard errors 0.004): two of
-# three at or below nanoGPT's GPU result of 1.47, the third just above, and in a median time (benchmarks/RESULTS.md) to the
-# first 1.47 (the two runs that reached it), 10.1× the recipe's time to 1.89 that day. So the goal this
-# section started from, val ≤ 1.47 with every seed within 9× the recipe's time, is close but not reached:
-# the record rule in `docs/benchmarks.md` says "no record". Weight decay is what moved the number most.
+# three runs ended at val 1.4673, 1.4621 and 1.4751 (3,200 windows each, standard errors about 0.004): two
+# of three at or below nanoGPT's GPU result of 1.47, the third just above. The two that reached 1.47 took,
+# in the median, 10.1× as long as the recipe took to reach 1.89 that day. So the goal this section started
+# from, val ≤ 1.47 with every seed within 9× the recipe's time, is close but not reached: the record rule
+# in `docs/benchmarks.md` says "no record". Weight decay is what moved the number most.
 #
 # ## Check
 #
