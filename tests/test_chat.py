@@ -1,13 +1,13 @@
 """Notebook 10's chat format, tasks and grading, and the `nanogpt chat` / `nanogpt finetune` commands."""
 
 import io
-import os
 import subprocess
 import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
+from test_tokenizers import gpt2_ranks_file
 
 from nanogpt_lib import GPT, CharTokenizer, GPTConfig
 from nanogpt_lib.chat import ChatTokenizer, Message, generate_replies, one_line
@@ -77,7 +77,7 @@ def test_marker_text_typed_by_a_user_never_becomes_a_special_token(marker_tok):
 
 
 def test_marker_text_with_gpt2_tokens_stays_ordinary_text():
-    base = TiktokenTokenizer.named("gpt2", os.environ.get("NANOGPT_GPT2_RANKS"))
+    base = TiktokenTokenizer.named("gpt2", gpt2_ranks_file())
     tok = ChatTokenizer(base)
     text = "<|endoftext|> and <|user|>, <|end|>"
     assert all(i < base.vocab_size for i in tok.encode(text))  # not even GPT-2's own <|endoftext|>
